@@ -1,0 +1,187 @@
+//! `snippet-guard lint`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+
+use crate::cli::ExitStatus;
+use crate::diagnostic::Severity;
+use crate::engine::Settings;
+use crate::input::{self, Format};
+use crate::model::Workspace;
+use crate::profile::ingress_nginx::Version;
+use crate::render::{self, Report};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Code frames pointing at the line (default).
+    Text,
+    /// One JSON object: diagnostics and summary.
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// By extension (.yaml/.yml/.json, .conf), else by content.
+    Auto,
+    /// Kubernetes manifests (YAML or JSON; multi-document streams and `kind: List`).
+    Yaml,
+    /// A rendered nginx.conf.
+    Conf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Options shared by `lint` and the cluster commands: how to judge objects.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// ingress-nginx version the cluster runs (1.9 to 1.15).
+    #[arg(long, value_name = "VERSION", default_value = "1.15", value_parser = parse_version)]
+    pub controller_version: Version,
+    /// The ingress-nginx controller ConfigMap as NAMESPACE/NAME (repeatable). Without it, a
+    /// ConfigMap is recognised by its name, its labels or its ingress-nginx keys.
+    #[arg(long, value_name = "NS/NAME")]
+    pub controller_configmap: Vec<String>,
+    /// An ingress class served by ingress-nginx besides `nginx` (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub ingress_class: Vec<String>,
+    /// ingress-nginx `--annotations-prefix`.
+    #[arg(long, value_name = "PREFIX", default_value = crate::profile::ingress_nginx::DEFAULT_ANNOTATION_PREFIX)]
+    pub annotations_prefix: String,
+    /// Only these rules (repeatable, or comma-separated).
+    #[arg(long, value_name = "RULE", value_delimiter = ',')]
+    pub select: Vec<String>,
+    /// Skip these rules (repeatable, or comma-separated).
+    #[arg(long, value_name = "RULE", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Do not honour `snippet-guard.io/ignore-*` annotations.
+    #[arg(long)]
+    pub no_annotation_suppressions: bool,
+}
+
+fn parse_version(s: &str) -> Result<Version, String> {
+    Version::parse(s).map_err(|e| e.to_string())
+}
+
+impl CheckArgs {
+    /// Engine settings; fails on unknown rule ids.
+    pub fn settings(&self) -> Result<Settings> {
+        for id in self.select.iter().chain(&self.ignore) {
+            if crate::rules::by_id(id).is_none() {
+                let ids: Vec<&str> = crate::rules::ALL.iter().map(|r| r.id).collect();
+                bail!("unknown rule `{id}`; rules are: {}", ids.join(", "));
+            }
+        }
+        for cm in &self.controller_configmap {
+            if cm.split('/').count() != 2 || cm.starts_with('/') || cm.ends_with('/') {
+                bail!("--controller-configmap takes NAMESPACE/NAME, got `{cm}`");
+            }
+        }
+        Ok(Settings {
+            version: self.controller_version,
+            annotation_prefix: self.annotations_prefix.clone(),
+            controller_configmaps: self.controller_configmap.clone(),
+            ingress_classes: self.ingress_class.clone(),
+            select: self.select.clone(),
+            ignore: self.ignore.clone(),
+            annotation_suppressions: !self.no_annotation_suppressions,
+        })
+    }
+}
+
+/// Options for printing a report.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Exit 1 when a finding has at least this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Always exit 0 when the run itself succeeded (reporting runs).
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// Colour in text output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Files or directories to lint; `-` reads standard input.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// How to read the inputs.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
+    #[command(flatten)]
+    pub check: CheckArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Print the report of a checked workspace and return the exit status.
+pub fn report(ws: &Workspace, diags: &[crate::Diagnostic], out: &OutputArgs) -> Result<ExitStatus> {
+    let objects = ws.objects.len() + ws.confs.len();
+    let report = Report {
+        sources: &ws.sources,
+        diagnostics: diags,
+        files: ws.files,
+        objects,
+    };
+    let color = match out.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let text = match out.format {
+        OutputFormat::Text => render::text::render(&report, color),
+        OutputFormat::Json => render::json::render(&report),
+        OutputFormat::Sarif => render::sarif::render(&report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
+    let threshold = match out.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+    };
+    if !out.exit_zero && diags.iter().any(|d| d.severity >= threshold) {
+        Ok(ExitStatus::Failure)
+    } else {
+        Ok(ExitStatus::Success)
+    }
+}
+
+pub fn run(args: &LintArgs) -> Result<ExitStatus> {
+    let settings = args.check.settings()?;
+    let format = match args.input_format {
+        InputFormat::Auto => Format::Auto,
+        InputFormat::Yaml => Format::Yaml,
+        InputFormat::Conf => Format::Conf,
+    };
+    let mut ws = Workspace::new();
+    input::load_paths(&mut ws, &args.paths, format)?;
+    let diags = crate::check(&ws, &settings);
+    report(&ws, &diags, &args.output)
+}

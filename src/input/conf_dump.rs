@@ -1,0 +1,191 @@
+//! A rendered `nginx.conf` (`kubectl exec <controller-pod> -- cat /etc/nginx/nginx.conf`):
+//! every location that sends a header twice, attributed to its Ingress through the
+//! `set $namespace` / `set $ingress_name` lines ingress-nginx writes into each location.
+//!
+//! In a dump the controller's lines and the snippets' lines are indistinguishable, but the template
+//! always writes its own lines first. So for each name, the first line is taken as the controller's
+//! when ingress-nginx owns that name, and every later line is judged with the same rules and
+//! messages as a snippet.
+
+use std::collections::HashSet;
+
+use crate::diagnostic::{Diagnostic, ObjectRef};
+use crate::engine::{Settings, run_location_rules};
+use crate::model::{Text, Workspace};
+use crate::nginx::ast::{Directive, Quote};
+use crate::nginx::context::Ctx;
+use crate::profile::ingress_nginx::{Family, TemplateHeader};
+use crate::rules::{
+    self, HeaderLine, LocationKind, LocationModel, Origin, ParsedSnippet, UserLine,
+};
+use crate::source::{FileId, SourceMap};
+
+/// Check one `nginx.conf` file of the workspace.
+pub fn check(
+    ws: &Workspace,
+    file: FileId,
+    settings: &Settings,
+    owned: &HashSet<String>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let f = ws.sources.get(file);
+    let text = Text {
+        value: f.text.to_string(),
+        map: SourceMap::identity(file, 0, f.text.len() as u32),
+    };
+    let snippet = ParsedSnippet::new("nginx.conf".to_string(), &text, None);
+    rules::invalid_snippet::check(&snippet, Ctx::MAIN, out);
+    rules::ineffective_inherited_header::check(
+        &snippet,
+        Ctx::MAIN,
+        &|h: &str| owned.contains(&h.to_ascii_lowercase()),
+        out,
+    );
+    let src = snippet.src();
+    let mut stack: Vec<(&[Directive], Option<&str>)> = vec![(&snippet.config.directives, None)];
+    while let Some((dirs, server_name)) = stack.pop() {
+        for d in dirs {
+            if d.block.is_none() {
+                continue;
+            }
+            match d.name(src) {
+                "http" => stack.push((d.children(), None)),
+                "server" => {
+                    let name = d
+                        .children()
+                        .iter()
+                        .find(|c| c.name(src) == "server_name")
+                        .and_then(|c| c.args.first())
+                        .map(|w| w.inner(src));
+                    stack.push((d.children(), name));
+                }
+                "location" => {
+                    check_location(&snippet, d, server_name, settings, owned, out);
+                    stack.push((d.children(), server_name));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Whether any two header lines of one family share a name, or one is empty (cheap, no allocation).
+fn worth_modelling(src: &str, lines: &[&Directive]) -> bool {
+    lines.iter().enumerate().any(|(i, a)| {
+        let an = a.args[0].inner(src);
+        let a_empty = a.args[1].inner(src).is_empty() && a.args[1].quote != Quote::None;
+        a_empty
+            || lines[..i].iter().any(|b| {
+                b.name.span != a.name.span
+                    && b.name(src) == a.name(src)
+                    && b.args[0].inner(src).eq_ignore_ascii_case(an)
+            })
+    })
+}
+
+fn check_location(
+    snippet: &ParsedSnippet<'_>,
+    loc: &Directive,
+    server_name: Option<&str>,
+    settings: &Settings,
+    owned: &HashSet<String>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let src = snippet.src();
+    let children = loc.children();
+    let lines: Vec<&Directive> = children
+        .iter()
+        .filter(|d| {
+            d.block.is_none()
+                && d.args.len() == 2
+                && Family::of_directive(d.name(src)).is_some()
+        })
+        .collect();
+    if lines.len() < 2 || !worth_modelling(src, &lines) {
+        return;
+    }
+    let var = |name: &str| {
+        children
+            .iter()
+            .find(|d| d.name(src) == "set" && d.args.len() == 2 && d.args[0].inner(src) == name)
+            .map(|d| d.args[1].value(src).into_owned())
+    };
+    let object = match (var("$namespace"), var("$ingress_name")) {
+        (Some(ns), Some(name)) if !name.is_empty() && name != "-" => Some(ObjectRef {
+            api_version: "networking.k8s.io/v1".into(),
+            kind: "Ingress".into(),
+            namespace: Some(ns),
+            name,
+        }),
+        _ => None,
+    };
+    let path: Vec<String> = loc.args.iter().map(|w| w.value(src).into_owned()).collect();
+    let source_label = match server_name {
+        Some(s) => format!("nginx.conf location {} in server {s}", path.join(" ")),
+        None => format!("nginx.conf location {}", path.join(" ")),
+    };
+    let family = if children.iter().any(|d| d.name(src) == "grpc_pass") {
+        Family::Grpc
+    } else {
+        Family::Proxy
+    };
+    let mut seen: Vec<(Family, String)> = Vec::new();
+    let model_lines = lines
+        .iter()
+        .map(|d| {
+            let fam = Family::of_directive(d.name(src)).expect("filtered");
+            let name = d.args[0].value(src).into_owned();
+            let value = d.args[1].value(src).into_owned();
+            let lname = name.to_ascii_lowercase();
+            let first = !seen.iter().any(|(f, n)| *f == fam && *n == lname);
+            seen.push((fam, lname.clone()));
+            let origin = if first && owned.contains(&lname) {
+                let mut t = TemplateHeader::new(&name, &value, "always");
+                t.location = Some(snippet.locate(d.span));
+                Origin::Template(t)
+            } else {
+                Origin::User(UserLine {
+                    location: snippet.locate(d.span),
+                    source_label: source_label.clone(),
+                    object: object.clone(),
+                    snippet_line: None,
+                    inline_ignores: snippet.inline_ignores(d.span.start),
+                    specificity: 1,
+                    from_header_map: false,
+                })
+            };
+            HeaderLine {
+                name,
+                value,
+                family: fam,
+                origin,
+            }
+        })
+        .collect();
+    let model = LocationModel {
+        kind: LocationKind::Proxied,
+        family,
+        version: settings.version,
+        lines: model_lines,
+    };
+    run_location_rules(&model, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::input::{Format, add_text};
+    use crate::{Settings, check, model::Workspace};
+
+    #[test]
+    fn finds_the_duplicate_and_its_ingress() {
+        let conf = "http {\n server {\n  server_name a.example.com;\n  location / {\n   set $namespace \"shop\";\n   set $ingress_name \"web\";\n   proxy_set_header X-Forwarded-Proto $pass_access_scheme;\n   proxy_set_header X-Tenant a;\n   proxy_set_header X-Forwarded-Proto $scheme;\n   proxy_pass http://u;\n  }\n }\n}\n";
+        let mut ws = Workspace::new();
+        add_text(&mut ws, "nginx.conf", conf, Format::Conf);
+        let d = check(&ws, &Settings::default());
+        assert_eq!(d.len(), 1, "{d:#?}");
+        assert_eq!(d[0].rule.id, "redundant-forwarded-proto");
+        let o = d[0].object.as_ref().unwrap();
+        assert_eq!((o.namespace.as_deref(), o.name.as_str()), (Some("shop"), "web"));
+        assert_eq!(ws.sources.get(d[0].primary.file).line_col(d[0].primary.span.start).line, 9);
+    }
+}

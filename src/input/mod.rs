@@ -1,0 +1,190 @@
+//! Reading inputs: files, directories (recursive), standard input; YAML/JSON manifests or a
+//! rendered `nginx.conf`.
+
+use std::path::{Path, PathBuf};
+
+use crate::model::Workspace;
+use crate::source::SourceFile;
+
+pub mod conf_dump;
+pub mod manifests;
+
+/// How to read a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// By file extension, else by content.
+    #[default]
+    Auto,
+    /// YAML or JSON Kubernetes manifests.
+    Yaml,
+    /// A rendered `nginx.conf`.
+    Conf,
+}
+
+/// Guess the format of a text without an extension: manifests start with a mapping key,
+/// `---`, `{` or `[`; an `nginx.conf` does not.
+#[must_use]
+pub fn sniff(text: &str) -> Format {
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if l.starts_with("---") || l.starts_with('{') || l.starts_with('[') || l.starts_with("- ") {
+            return Format::Yaml;
+        }
+        let first = l.split_whitespace().next().unwrap_or("");
+        if first.ends_with(':') && !first.contains('$') {
+            return Format::Yaml;
+        }
+        return Format::Conf;
+    }
+    Format::Yaml
+}
+
+fn by_extension(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml" | "json") => Format::Yaml,
+        Some("conf") => Format::Conf,
+        _ => Format::Auto,
+    }
+}
+
+/// Add a text to the workspace and read it.
+pub fn add_text(ws: &mut Workspace, name: &str, text: &str, format: Format) {
+    let format = match format {
+        Format::Auto => sniff(text),
+        f => f,
+    };
+    let file = ws.sources.add(SourceFile::new(name, text));
+    ws.files += 1;
+    match format {
+        Format::Conf => ws.confs.push(file),
+        Format::Yaml | Format::Auto => manifests::load(ws, file),
+    }
+}
+
+/// Add raw bytes: invalid UTF-8 in a manifest is reported; an `nginx.conf` is read lossily, as
+/// nginx itself does not care about encodings.
+pub fn add_bytes(ws: &mut Workspace, name: &str, bytes: &[u8], format: Format) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => add_text(ws, name, text, format),
+        Err(e) => {
+            let text = String::from_utf8_lossy(bytes);
+            let format = match format {
+                Format::Auto => sniff(&text),
+                f => f,
+            };
+            if format == Format::Conf {
+                add_text(ws, name, &text, Format::Conf);
+                return;
+            }
+            let file = ws.sources.add(SourceFile::new(name, text.as_ref()));
+            ws.files += 1;
+            let at = e.valid_up_to();
+            ws.load_diagnostics.push(
+                crate::Diagnostic::new(
+                    &crate::rules::invalid_snippet::INVALID_SNIPPET,
+                    crate::source::Location {
+                        file,
+                        span: crate::source::Span::new(at, at + 1),
+                    },
+                    format!("not valid UTF-8 (byte {at}); YAML and JSON must be UTF-8"),
+                )
+                .help("save the file as UTF-8; nothing in this file was checked"),
+            );
+        }
+    }
+}
+
+/// An input that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The path does not exist or cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Files below a directory that look like manifests or nginx configs, sorted.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+    let io = |source| InputError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name == "target" || name == "node_modules" {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if by_extension(&p) != Format::Auto {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Read paths (files or directories; `-` is standard input) into a workspace.
+pub fn load_paths(ws: &mut Workspace, paths: &[PathBuf], format: Format) -> Result<(), InputError> {
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|source| {
+                InputError::Io {
+                    path: "<stdin>".into(),
+                    source,
+                }
+            })?;
+            add_bytes(ws, "<stdin>", &buf, format);
+            continue;
+        }
+        let meta = std::fs::metadata(path).map_err(|source| InputError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let files = if meta.is_dir() {
+            let mut v = Vec::new();
+            walk(path, &mut v)?;
+            v
+        } else {
+            vec![path.clone()]
+        };
+        for f in files {
+            let bytes = std::fs::read(&f).map_err(|source| InputError::Io {
+                path: f.display().to_string(),
+                source,
+            })?;
+            let fmt = match format {
+                Format::Auto => by_extension(&f),
+                other => other,
+            };
+            add_bytes(ws, &f.display().to_string(), &bytes, fmt);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff("apiVersion: v1\nkind: X"), Format::Yaml);
+        assert_eq!(sniff("# c\n---\n"), Format::Yaml);
+        assert_eq!(sniff("{\"a\":1}"), Format::Yaml);
+        assert_eq!(sniff("# nginx\nworker_processes 1;\nhttp {}"), Format::Conf);
+        assert_eq!(sniff("proxy_set_header X $scheme;"), Format::Conf);
+    }
+}

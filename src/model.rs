@@ -1,0 +1,140 @@
+//! The engine's view of its inputs: just the fields the rules need, each string value with the place
+//! it was read from. `input::manifests` builds these from YAML/JSON files; the Kubernetes layer
+//! builds them from API objects.
+
+use crate::diagnostic::ObjectRef;
+use crate::source::{FileId, Location, SourceDb, SourceFile, SourceMap, Span};
+
+/// A string value and where each of its bytes came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Text {
+    pub value: String,
+    pub map: SourceMap,
+}
+
+impl Text {
+    /// A value that is its own file (an object received from the API server): offsets map 1:1.
+    pub fn standalone(db: &mut SourceDb, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let value = value.into();
+        let len = value.len() as u32;
+        let file = db.add(SourceFile::new(name, value.as_str()));
+        Self {
+            value,
+            map: SourceMap::identity(file, 0, len),
+        }
+    }
+
+    /// Where the whole value sits.
+    #[must_use]
+    pub fn location(&self) -> Location {
+        Location {
+            file: self.map.file,
+            span: self.map.value_span,
+        }
+    }
+}
+
+/// `metadata.annotations` / `data` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub key_location: Location,
+    pub value: Text,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub object: ObjectRef,
+    pub annotations: Vec<Entry>,
+    pub labels: Vec<(String, String)>,
+    /// Where the object starts (its `kind` line), for findings about the object as a whole.
+    pub location: Location,
+}
+
+impl Meta {
+    #[must_use]
+    pub fn annotation(&self, key: &str) -> Option<&Entry> {
+        self.annotations.iter().find(|e| e.key == key)
+    }
+
+    #[must_use]
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ingress {
+    pub meta: Meta,
+    /// `spec.ingressClassName`, else the `kubernetes.io/ingress.class` annotation.
+    pub class: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigMap {
+    pub meta: Meta,
+    pub data: Vec<Entry>,
+}
+
+impl ConfigMap {
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.data.iter().find(|e| e.key == key)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngressClass {
+    pub meta: Meta,
+    pub controller: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Object {
+    Ingress(Ingress),
+    ConfigMap(ConfigMap),
+    IngressClass(IngressClass),
+}
+
+impl Object {
+    #[must_use]
+    pub fn meta(&self) -> &Meta {
+        match self {
+            Object::Ingress(o) => &o.meta,
+            Object::ConfigMap(o) => &o.meta,
+            Object::IngressClass(o) => &o.meta,
+        }
+    }
+}
+
+/// Everything one run looks at.
+#[derive(Debug, Default, Clone)]
+pub struct Workspace {
+    pub sources: SourceDb,
+    pub objects: Vec<Object>,
+    /// Files that hold a rendered `nginx.conf`.
+    pub confs: Vec<FileId>,
+    /// Problems met while reading the inputs (files that are not YAML, wrong types...).
+    pub load_diagnostics: Vec<crate::diagnostic::Diagnostic>,
+    /// Number of input files read.
+    pub files: usize,
+}
+
+impl Workspace {
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A location covering nothing, at the start of a file.
+    #[must_use]
+    pub fn file_start(file: FileId) -> Location {
+        Location {
+            file,
+            span: Span::new(0, 0),
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! What each controller renders around user snippets.
+pub mod ingress_nginx;

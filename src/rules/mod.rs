@@ -1,0 +1,420 @@
+//! The rule registry and the context every rule is called with.
+//!
+//! A rule file holds its documentation, metadata and check, like a clippy lint: the doc comment
+//! on the `declare_rule!` item becomes [`RuleMeta::docs`] (with the fixed headings *What it
+//! does*, *Why is this bad?*, *Example*, *Use instead*, *Fix*, *Known limits*). Rules never walk
+//! files themselves: the engine builds a [`LocationModel`] for every location a snippet lands in
+//! (the template's header lines followed by the user's, in nginx order) and a [`ParsedSnippet`] for
+//! every snippet, and calls the checks with them.
+
+use crate::diagnostic::{Diagnostic, ObjectRef, Severity};
+use crate::model::Text;
+use crate::nginx::ast::Config;
+use crate::profile::ingress_nginx::{Family, TemplateHeader, Version};
+use crate::source::{Location, Span};
+
+pub mod duplicate_controller_header;
+pub mod duplicate_snippet_header;
+pub mod ineffective_empty_header;
+pub mod ineffective_inherited_header;
+pub mod invalid_snippet;
+pub mod redundant_forwarded_proto;
+
+/// Everything known about a rule without running it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RuleMeta {
+    /// kebab-case id, never reused.
+    pub id: &'static str,
+    /// PascalCase form of the id: the Kubernetes Event `reason`.
+    pub name: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    pub default_severity: Severity,
+    /// First snippet-guard version with the rule.
+    pub since: &'static str,
+    /// Markdown documentation (the rule's doc comment).
+    pub docs: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+}
+
+impl RuleMeta {
+    /// The documentation with the one leading space of each doc-comment line removed.
+    #[must_use]
+    pub fn docs(&self) -> String {
+        let mut out = String::with_capacity(self.docs.len());
+        for line in self.docs.lines() {
+            out.push_str(line.strip_prefix(' ').unwrap_or(line));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Declare a rule: doc comment, id, Event reason, severity, summary, first version.
+macro_rules! declare_rule {
+    (
+        $(#[doc = $doc:literal])*
+        pub static $ident:ident = {
+            id: $id:literal,
+            name: $name:literal,
+            severity: $sev:ident,
+            summary: $summary:literal,
+            since: $since:literal $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        pub static $ident: $crate::rules::RuleMeta = $crate::rules::RuleMeta {
+            id: $id,
+            name: $name,
+            summary: $summary,
+            default_severity: $crate::diagnostic::Severity::$sev,
+            since: $since,
+            docs: concat!($($doc, "\n"),*),
+            file: file!(),
+            line: line!(),
+        };
+    };
+}
+pub(crate) use declare_rule;
+
+/// Every rule, in id order.
+pub static ALL: [&RuleMeta; 6] = [
+    &duplicate_controller_header::DUPLICATE_CONTROLLER_HEADER,
+    &duplicate_snippet_header::DUPLICATE_SNIPPET_HEADER,
+    &ineffective_empty_header::INEFFECTIVE_EMPTY_HEADER,
+    &ineffective_inherited_header::INEFFECTIVE_INHERITED_HEADER,
+    &invalid_snippet::INVALID_SNIPPET,
+    &redundant_forwarded_proto::REDUNDANT_FORWARDED_PROTO,
+];
+
+/// Look a rule up by id.
+#[must_use]
+pub fn by_id(id: &str) -> Option<&'static RuleMeta> {
+    ALL.iter().copied().find(|r| r.id == id)
+}
+
+/// A snippet (or a whole `nginx.conf`) parsed, with what is needed to point into its file.
+#[derive(Debug)]
+pub struct ParsedSnippet<'a> {
+    /// `annotation nginx.ingress.kubernetes.io/configuration-snippet`, `ConfigMap key
+    /// location-snippet`, or `nginx.conf`.
+    pub source_label: String,
+    pub text: &'a Text,
+    pub config: Config,
+    pub object: Option<ObjectRef>,
+    line_starts: Vec<u32>,
+}
+
+impl<'a> ParsedSnippet<'a> {
+    #[must_use]
+    pub fn new(source_label: String, text: &'a Text, object: Option<ObjectRef>) -> Self {
+        let config = crate::nginx::parser::parse(&text.value);
+        let mut line_starts = vec![0u32];
+        line_starts.extend(
+            text.value
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| (i + 1) as u32),
+        );
+        Self {
+            source_label,
+            text,
+            config,
+            object,
+            line_starts,
+        }
+    }
+
+    #[must_use]
+    pub fn src(&self) -> &str {
+        &self.text.value
+    }
+
+    /// 1-based line inside the snippet.
+    #[must_use]
+    pub fn line_of(&self, offset: u32) -> usize {
+        match self.line_starts.binary_search(&offset) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
+    }
+
+    /// The file location of a span of the snippet.
+    #[must_use]
+    pub fn locate(&self, span: Span) -> Location {
+        self.text.map.map_span(span)
+    }
+
+    /// Rule ids named by `# snippet-guard: ignore <id>...` comments on the line of `offset`.
+    /// `ignore` with no id, or `all`, silences every rule.
+    #[must_use]
+    pub fn inline_ignores(&self, offset: u32) -> Vec<String> {
+        let line = self.line_of(offset);
+        let mut out = Vec::new();
+        let start = self
+            .config
+            .comments
+            .partition_point(|c| self.line_of(c.span.start) < line);
+        for c in &self.config.comments[start..] {
+            if self.line_of(c.span.start) != line {
+                break;
+            }
+            let text = self.src()[c.span.range()].trim_start_matches('#').trim();
+            if let Some(rest) = text.strip_prefix("snippet-guard:") {
+                let rest = rest.trim();
+                if let Some(ids) = rest.strip_prefix("ignore") {
+                    let ids: Vec<String> = ids
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    if ids.is_empty() {
+                        out.push("all".to_string());
+                    } else {
+                        out.extend(ids);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A diagnostic on `span` of this snippet, with object, source and snippet line filled in.
+    #[must_use]
+    pub fn diagnostic(
+        &self,
+        rule: &'static RuleMeta,
+        span: Span,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let mut d = Diagnostic::new(rule, self.locate(span), message);
+        d.object.clone_from(&self.object);
+        d.source = Some(self.source_label.clone());
+        d.snippet_line = Some(self.line_of(span.start));
+        d.inline_ignores = self.inline_ignores(span.start);
+        d
+    }
+}
+
+/// Which location a model describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocationKind {
+    /// A `location` generated for an Ingress path.
+    Proxied,
+    /// The internal `/_external-auth-*` location.
+    Auth,
+}
+
+/// A header line a user source adds to a location.
+#[derive(Clone, Debug)]
+pub struct UserLine {
+    /// The whole directive (or the ConfigMap entry).
+    pub location: Location,
+    pub source_label: String,
+    pub object: Option<ObjectRef>,
+    pub snippet_line: Option<usize>,
+    pub inline_ignores: Vec<String>,
+    /// 2 for an Ingress annotation, 1 for a controller ConfigMap snippet, 0 for an entry of the
+    /// `proxy-set-headers` ConfigMap. A finding between two user lines goes to the more specific.
+    pub specificity: u8,
+    /// The line is an entry of the `proxy-set-headers` ConfigMap, not a snippet directive.
+    pub from_header_map: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Origin {
+    Template(TemplateHeader),
+    User(UserLine),
+}
+
+/// One request-header line of a location, as nginx will see it.
+#[derive(Clone, Debug)]
+pub struct HeaderLine {
+    /// As written, quotes removed.
+    pub name: String,
+    /// The value, quotes removed; empty means nginx sends nothing for this line.
+    pub value: String,
+    pub family: Family,
+    pub origin: Origin,
+}
+
+impl HeaderLine {
+    #[must_use]
+    pub fn user(&self) -> Option<&UserLine> {
+        match &self.origin {
+            Origin::User(u) => Some(u),
+            Origin::Template(_) => None,
+        }
+    }
+
+    #[must_use]
+    pub fn template(&self) -> Option<&TemplateHeader> {
+        match &self.origin {
+            Origin::Template(t) => Some(t),
+            Origin::User(_) => None,
+        }
+    }
+
+    #[must_use]
+    pub fn same_name(&self, other: &HeaderLine) -> bool {
+        self.name.eq_ignore_ascii_case(&other.name)
+    }
+
+    /// The diagnostic skeleton for a finding on this (user) line.
+    #[must_use]
+    pub fn diagnostic(&self, rule: &'static RuleMeta, message: impl Into<String>) -> Diagnostic {
+        let u = self.user().expect("findings are only made on user lines");
+        let mut d = Diagnostic::new(rule, u.location, message);
+        d.object.clone_from(&u.object);
+        d.source = Some(u.source_label.clone());
+        d.snippet_line = u.snippet_line;
+        d.inline_ignores.clone_from(&u.inline_ignores);
+        d.header = Some(self.name.clone());
+        d
+    }
+}
+
+/// The request headers of one location, in the order nginx sends them.
+#[derive(Clone, Debug)]
+pub struct LocationModel {
+    pub kind: LocationKind,
+    /// The directive the controller uses in this location.
+    pub family: Family,
+    pub version: Version,
+    pub lines: Vec<HeaderLine>,
+}
+
+impl LocationModel {
+    /// The template line that a user line repeats: same family, same name, non-empty.
+    #[must_use]
+    pub fn template_for(&self, line: &HeaderLine) -> Option<&TemplateHeader> {
+        self.lines
+            .iter()
+            .filter(|l| l.family == line.family && l.same_name(line))
+            .filter_map(HeaderLine::template)
+            .find(|t| !t.is_empty())
+    }
+
+    /// User lines that nginx applies here (the directive family the location uses).
+    pub fn effective_user_lines(&self) -> impl Iterator<Item = (usize, &HeaderLine)> {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter(move |(_, l)| l.family == self.family && l.user().is_some())
+    }
+
+    /// Where the controller's line comes from, in words, for notes.
+    #[must_use]
+    pub fn template_note(&self, t: &TemplateHeader) -> String {
+        let place = match self.kind {
+            LocationKind::Proxied => "this location",
+            LocationKind::Auth => "the external-auth location",
+        };
+        let when = if t.reason == "always" {
+            String::new()
+        } else {
+            format!(" (because of {})", t.reason)
+        };
+        let order = if t.after_snippets {
+            "after the snippets"
+        } else {
+            "before the snippets"
+        };
+        format!(
+            "ingress-nginx {} renders `{}` in {place}, {order}{when}",
+            self.version,
+            t.render(self.family)
+        )
+    }
+}
+
+/// What the backend sees for one header line, for messages: the value on a typical HTTPS request.
+#[must_use]
+pub fn example_value(value: &str) -> String {
+    match value {
+        "$pass_access_scheme" | "$scheme" | "$http_x_forwarded_proto" => "https".into(),
+        "$remote_addr" | "$proxy_add_x_forwarded_for" | "$full_x_forwarded_for"
+        | "$realip_remote_addr" => "203.0.113.7".into(),
+        "$best_http_host" | "$host" | "$http_host" | "$server_name" => "example.com".into(),
+        "$pass_port" | "$server_port" | "$pass_server_port" => "443".into(),
+        "$req_id" | "$request_id" | "$http_x_request_id" => "<request id>".into(),
+        "$request_uri" => "/path?query".into(),
+        v => v.to_string(),
+    }
+}
+
+/// `"Name: a,b"` as the backend sees two lines joined (gunicorn and most frameworks join with a comma).
+#[must_use]
+pub fn joined(first: &str, second: &str) -> String {
+    format!("{},{}", example_value(first), example_value(second))
+}
+
+/// A value that is a single variable may be empty at run time, and nginx then sends no line.
+#[must_use]
+pub fn runtime_condition(value: &str) -> Option<String> {
+    let v = value.trim();
+    let is_single_var = v.starts_with('$')
+        && v.len() > 1
+        && v[1..]
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let always_set = matches!(
+        v,
+        "$scheme"
+            | "$host"
+            | "$remote_addr"
+            | "$server_port"
+            | "$request_uri"
+            | "$request_id"
+            | "$proxy_add_x_forwarded_for"
+            | "$pass_access_scheme"
+            | "$best_http_host"
+            | "$pass_port"
+            | "$server_name"
+    );
+    (is_single_var && !always_set).then(|| format!("when `{v}` is not empty"))
+}
+
+/// The supported knob for a header the controller owns, if there is one.
+#[must_use]
+pub fn knob_for(header: &str) -> Option<&'static str> {
+    let h = header.to_ascii_lowercase();
+    Some(match h.as_str() {
+        "x-forwarded-proto" | "x-forwarded-scheme" | "x-scheme" | "x-forwarded-port"
+        | "x-forwarded-host" => {
+            "to pass on what a load balancer in front of ingress-nginx sent, set `use-forwarded-headers: \"true\"` in the controller ConfigMap (with `proxy-real-ip-cidr`), or `use-proxy-protocol: \"true\"` for a PROXY-protocol load balancer"
+        }
+        "x-forwarded-for" | "x-real-ip" => {
+            "to keep the client address chain, set `use-forwarded-headers: \"true\"` and `compute-full-forwarded-for: \"true\"` in the controller ConfigMap"
+        }
+        "host" => {
+            "to send a different Host, use the `nginx.ingress.kubernetes.io/upstream-vhost` annotation"
+        }
+        "connection" => {
+            "to change Connection, use the `nginx.ingress.kubernetes.io/connection-proxy-header` annotation"
+        }
+        "x-original-uri" => {
+            "ingress-nginx sends it because `proxy-add-original-uri-header` is \"true\""
+        }
+        "x-request-id" => {
+            "ingress-nginx passes the client's X-Request-ID or generates one (`generate-request-id`)"
+        }
+        "x-forwarded-prefix" => {
+            "the `nginx.ingress.kubernetes.io/x-forwarded-prefix` annotation already sends it"
+        }
+        _ => return None,
+    })
+}
+
+/// The "remove this" wording for a user line, depending on where it is written.
+#[must_use]
+pub fn remove_advice(line: &HeaderLine) -> String {
+    match line.user() {
+        Some(u) if u.from_header_map => format!("remove key `{}` from this ConfigMap", line.name),
+        _ => "remove this line".to_string(),
+    }
+}
