@@ -1,6 +1,6 @@
 //! What a rule reports.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
@@ -151,7 +151,7 @@ impl Diagnostic {
             s.push_str(" (");
             s.push_str(src);
             if let Some(line) = self.snippet_line {
-                s.push_str(&format!(", line {line}"));
+                let _ = write!(s, ", line {line}");
             }
             s.push(')');
         }

@@ -212,7 +212,10 @@ impl<'a> Run<'a> {
                 CONTROLLER_CONFIGMAP_NAMES.contains(&m.object.name.as_str())
                     || (m.label("app.kubernetes.io/name") == Some("ingress-nginx")
                         && m.label("app.kubernetes.io/component") == Some("controller"))
-                    || cm.data.iter().any(|e| CONTROLLER_KEYS.contains(&e.key.as_str()))
+                    || cm
+                        .data
+                        .iter()
+                        .any(|e| CONTROLLER_KEYS.contains(&e.key.as_str()))
             })
             .collect()
     }
@@ -230,8 +233,12 @@ impl<'a> Run<'a> {
             use_forwarded_headers: is_true(cm.get("use-forwarded-headers")),
             compute_full_forwarded_for: is_true(cm.get("compute-full-forwarded-for")),
             proxy_add_original_uri_header: is_true(cm.get("proxy-add-original-uri-header")),
-            forwarded_for_header: cm.get("forwarded-for-header").map(|e| e.value.value.clone()),
-            forwarded_host_header: cm.get("forwarded-host-header").map(|e| e.value.value.clone()),
+            forwarded_for_header: cm
+                .get("forwarded-for-header")
+                .map(|e| e.value.value.clone()),
+            forwarded_host_header: cm
+                .get("forwarded-host-header")
+                .map(|e| e.value.value.clone()),
             global_auth_url: cm
                 .get("global-auth-url")
                 .is_some_and(|e| !e.value.value.trim().is_empty()),
@@ -253,8 +260,10 @@ impl<'a> Run<'a> {
         });
         let gates = Gates::from_config(
             self.settings.version,
-            cm.get("allow-snippet-annotations").map(|e| e.value.value.as_str()),
-            cm.get("annotations-risk-level").map(|e| e.value.value.as_str()),
+            cm.get("allow-snippet-annotations")
+                .map(|e| e.value.value.as_str()),
+            cm.get("annotations-risk-level")
+                .map(|e| e.value.value.as_str()),
         );
         Controller {
             configmap: Some(cm),
@@ -402,9 +411,9 @@ impl<'a> Run<'a> {
             auth_tls: ann_value("auth-tls-secret").is_some_and(|v| !v.is_empty()),
             auth_tls_pass_certificate: is_true(ann("auth-tls-pass-certificate-to-upstream")),
             connection_proxy_header: ann_value("connection-proxy-header").filter(|v| !v.is_empty()),
-            basic_auth: ann_value("auth-type")
-                .is_some_and(|v| v.eq_ignore_ascii_case("basic") || v.eq_ignore_ascii_case("digest"))
-                && ann("auth-secret").is_some(),
+            basic_auth: ann_value("auth-type").is_some_and(|v| {
+                v.eq_ignore_ascii_case("basic") || v.eq_ignore_ascii_case("digest")
+            }) && ann("auth-secret").is_some(),
             auth_url: ann_value("auth-url").is_some_and(|v| !v.is_empty()),
             auth_method: ann_value("auth-method").is_some_and(|v| !v.is_empty()),
             auth_request_redirect: ann_value("auth-request-redirect"),
@@ -412,11 +421,14 @@ impl<'a> Run<'a> {
             x_forwarded_prefix: ann_value("x-forwarded-prefix")
                 .filter(|v| !v.is_empty() && ann("rewrite-target").is_some()),
         };
-        let family = if facts.grpc { Family::Grpc } else { Family::Proxy };
+        let family = if facts.grpc {
+            Family::Grpc
+        } else {
+            Family::Proxy
+        };
         let snippet = |source: SnippetSource| {
-            ann(source.key()).map(|e| {
-                ParsedSnippet::new(source.describe(&prefix), &e.value, object.clone())
-            })
+            ann(source.key())
+                .map(|e| ParsedSnippet::new(source.describe(&prefix), &e.value, object.clone()))
         };
         let configuration = snippet(SnippetSource::ConfigurationSnippet);
         if let Some(p) = &configuration {
@@ -552,12 +564,19 @@ fn finish(ws: &Workspace, settings: &Settings, diags: Vec<Diagnostic>) -> Vec<Di
         .filter(|d| seen.insert((d.rule.id, d.primary, d.header.clone())))
         .filter(|d| settings.select.is_empty() || settings.select.iter().any(|s| s == d.rule.id))
         .filter(|d| !settings.ignore.iter().any(|s| s == d.rule.id))
-        .filter(|d| !d.inline_ignores.iter().any(|i| i == d.rule.id || i == "all"))
+        .filter(|d| {
+            !d.inline_ignores
+                .iter()
+                .any(|i| i == d.rule.id || i == "all")
+        })
         .filter(|d| !suppressed_by_annotation(&d.object, d.rule.id))
         .collect();
     out.sort_by(|a, b| {
-        (a.primary.file, a.primary.span.start, a.rule.id)
-            .cmp(&(b.primary.file, b.primary.span.start, b.rule.id))
+        (a.primary.file, a.primary.span.start, a.rule.id).cmp(&(
+            b.primary.file,
+            b.primary.span.start,
+            b.rule.id,
+        ))
     });
     out
 }

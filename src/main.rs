@@ -9,7 +9,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Lint(args) => snippet_guard::cli::lint::run(args),
-        Command::Explain(args) => snippet_guard::cli::explain::run(args).map(|()| ExitStatus::Success),
+        Command::Explain(args) => {
+            snippet_guard::cli::explain::run(args).map(|()| ExitStatus::Success)
+        }
         Command::Rules(args) => snippet_guard::cli::rules::run(args).map(|()| ExitStatus::Success),
     };
     match result {

@@ -14,7 +14,11 @@ pub struct Text {
 
 impl Text {
     /// A value that is its own file (an object received from the API server): offsets map 1:1.
-    pub fn standalone(db: &mut SourceDb, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn standalone(
+        db: &mut SourceDb,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         let value = value.into();
         let len = value.len() as u32;
         let file = db.add(SourceFile::new(name, value.as_str()));

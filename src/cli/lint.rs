@@ -156,10 +156,12 @@ pub fn report(ws: &Workspace, diags: &[crate::Diagnostic], out: &OutputArgs) -> 
         OutputFormat::Sarif => render::sarif::render(&report),
     };
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e.into());
-        }
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e.into());
     }
     let threshold = match out.fail_on {
         FailOn::Error => Severity::Error,

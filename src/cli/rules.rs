@@ -1,5 +1,6 @@
 //! `snippet-guard rules [--markdown] [--write DIR]`.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -36,12 +37,14 @@ pub fn markdown_page(r: &RuleMeta) -> String {
 /// The rule table for the README.
 #[must_use]
 pub fn markdown_table() -> String {
-    let mut s = String::from("| id | severity | Event reason | what it finds |\n|---|---|---|---|\n");
+    let mut s =
+        String::from("| id | severity | Event reason | what it finds |\n|---|---|---|---|\n");
     for r in ALL {
-        s.push_str(&format!(
-            "| [`{}`](docs/rules/{}.md) | {} | `{}` | {} |\n",
+        let _ = writeln!(
+            s,
+            "| [`{}`](docs/rules/{}.md) | {} | `{}` | {} |",
             r.id, r.id, r.default_severity, r.name, r.summary
-        ));
+        );
     }
     s
 }
@@ -60,7 +63,12 @@ pub fn run(args: &RulesArgs) -> Result<()> {
         print!("{}", markdown_table());
     } else {
         for r in ALL {
-            println!("{:<30} {:<8} {}", r.id, r.default_severity.as_str(), r.summary);
+            println!(
+                "{:<30} {:<8} {}",
+                r.id,
+                r.default_severity.as_str(),
+                r.summary
+            );
         }
     }
     Ok(())

@@ -8,6 +8,7 @@
 //! messages as a snippet.
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 use crate::diagnostic::{Diagnostic, ObjectRef};
 use crate::engine::{Settings, run_location_rules};
@@ -21,11 +22,11 @@ use crate::rules::{
 use crate::source::{FileId, SourceMap};
 
 /// Check one `nginx.conf` file of the workspace.
-pub fn check(
+pub fn check<S: BuildHasher>(
     ws: &Workspace,
     file: FileId,
     settings: &Settings,
-    owned: &HashSet<String>,
+    owned: &HashSet<String, S>,
     out: &mut Vec<Diagnostic>,
 ) {
     let f = ws.sources.get(file);
@@ -83,12 +84,12 @@ fn worth_modelling(src: &str, lines: &[&Directive]) -> bool {
     })
 }
 
-fn check_location(
+fn check_location<S: BuildHasher>(
     snippet: &ParsedSnippet<'_>,
     loc: &Directive,
     server_name: Option<&str>,
     settings: &Settings,
-    owned: &HashSet<String>,
+    owned: &HashSet<String, S>,
     out: &mut Vec<Diagnostic>,
 ) {
     let src = snippet.src();
@@ -96,9 +97,7 @@ fn check_location(
     let lines: Vec<&Directive> = children
         .iter()
         .filter(|d| {
-            d.block.is_none()
-                && d.args.len() == 2
-                && Family::of_directive(d.name(src)).is_some()
+            d.block.is_none() && d.args.len() == 2 && Family::of_directive(d.name(src)).is_some()
         })
         .collect();
     if lines.len() < 2 || !worth_modelling(src, &lines) {
@@ -185,7 +184,16 @@ mod tests {
         assert_eq!(d.len(), 1, "{d:#?}");
         assert_eq!(d[0].rule.id, "redundant-forwarded-proto");
         let o = d[0].object.as_ref().unwrap();
-        assert_eq!((o.namespace.as_deref(), o.name.as_str()), (Some("shop"), "web"));
-        assert_eq!(ws.sources.get(d[0].primary.file).line_col(d[0].primary.span.start).line, 9);
+        assert_eq!(
+            (o.namespace.as_deref(), o.name.as_str()),
+            (Some("shop"), "web")
+        );
+        assert_eq!(
+            ws.sources
+                .get(d[0].primary.file)
+                .line_col(d[0].primary.span.start)
+                .line,
+            9
+        );
     }
 }

@@ -224,7 +224,8 @@ fn align(raw: &str, raw_start: u32, decoded: &str, double_quoted: bool) -> Vec<(
     let db = decoded.as_bytes();
     let mut anchors: Vec<(u32, u32)> = Vec::new();
     let mut record = |d: usize, r: usize| {
-        let delta = r as i64 - d as i64;
+        // Both offsets are below 4 GiB (spans are u32), so the difference fits an i64.
+        let delta = i64::from(r as u32) - i64::from(d as u32);
         let same = anchors
             .last()
             .is_some_and(|&(ld, lr)| i64::from(lr) - i64::from(raw_start) - i64::from(ld) == delta);
@@ -302,9 +303,8 @@ impl Loader<'_> {
     }
 
     fn problem(&mut self, location: Location, message: String, object: Option<&ObjectRef>) {
-        let mut d = Diagnostic::new(&INVALID_SNIPPET, location, message).help(
-            "Kubernetes stores annotation and ConfigMap values as strings: quote the value",
-        );
+        let mut d = Diagnostic::new(&INVALID_SNIPPET, location, message)
+            .help("Kubernetes stores annotation and ConfigMap values as strings: quote the value");
         d.object = object.cloned();
         self.ws.load_diagnostics.push(d);
     }
@@ -374,7 +374,10 @@ impl Loader<'_> {
                 "Ingress",
                 "networking.k8s.io/v1" | "networking.k8s.io/v1beta1" | "extensions/v1beta1"
             ) | ("ConfigMap", "v1")
-                | ("IngressClass", "networking.k8s.io/v1" | "networking.k8s.io/v1beta1")
+                | (
+                    "IngressClass",
+                    "networking.k8s.io/v1" | "networking.k8s.io/v1beta1"
+                )
         );
         if !handled {
             return;
@@ -481,10 +484,15 @@ mod tests {
     fn block_scalar_lines_map_to_file_lines() {
         let src = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: a\n  annotations:\n    nginx.ingress.kubernetes.io/configuration-snippet: |\n      more_set_headers \"A: b\";\n      proxy_set_header X-Forwarded-Proto $scheme;\n";
         let ws = load_str(src);
-        let Object::Ingress(ing) = &ws.objects[0] else { panic!() };
+        let Object::Ingress(ing) = &ws.objects[0] else {
+            panic!()
+        };
         let e = &ing.meta.annotations[0];
         let at = e.value.value.find("proxy_set_header").unwrap() as u32;
-        let loc = e.value.map.map_span(Span::new(at as usize, at as usize + 16));
+        let loc = e
+            .value
+            .map
+            .map_span(Span::new(at as usize, at as usize + 16));
         let f = ws.sources.get(loc.file);
         assert_eq!(&f.text[loc.span.range()], "proxy_set_header");
         assert_eq!(f.line_col(loc.span.start).line, 8);
@@ -495,11 +503,16 @@ mod tests {
     fn json_escapes_map_back() {
         let src = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ingress-nginx-controller"},"data":{"location-snippet":"a 1;\n\tproxy_set_header X-Real-IP \"x\";"}}"#;
         let ws = load_str(src);
-        let Object::ConfigMap(cm) = &ws.objects[0] else { panic!() };
+        let Object::ConfigMap(cm) = &ws.objects[0] else {
+            panic!()
+        };
         let v = &cm.data[0].value;
         let at = v.value.find("X-Real-IP").unwrap();
         let loc = v.map.map_span(Span::new(at, at + 9));
-        assert_eq!(&ws.sources.get(loc.file).text[loc.span.range()], "X-Real-IP");
+        assert_eq!(
+            &ws.sources.get(loc.file).text[loc.span.range()],
+            "X-Real-IP"
+        );
     }
 
     #[test]

@@ -64,15 +64,14 @@ impl Word {
             match chars.next() {
                 Some('"') => out.push('"'),
                 Some('\'') => out.push('\''),
-                Some('\\') => out.push('\\'),
                 Some('t') => out.push('\t'),
                 Some('r') => out.push('\r'),
                 Some('n') => out.push('\n'),
+                Some('\\') | None => out.push('\\'),
                 Some(other) => {
                     out.push('\\');
                     out.push(other);
                 }
-                None => out.push('\\'),
             }
         }
         Cow::Owned(out)

@@ -94,6 +94,10 @@ const HSLI: Ctx = HSL.or(LIF);
 const REWRITE: Ctx = S.or(SIF).or(L).or(LIF);
 const STREAMS: Ctx = Ctx::STREAM.or(Ctx::STREAM_SERVER);
 
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "keeps the table rows uniform with `None`"
+)]
 const fn simple(ctx: Ctx, args: Arity) -> Option<Spec> {
     Some(Spec {
         ctx,
@@ -102,6 +106,10 @@ const fn simple(ctx: Ctx, args: Arity) -> Option<Spec> {
     })
 }
 
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "keeps the table rows uniform with `None`"
+)]
 const fn block(ctx: Ctx, args: Arity) -> Option<Spec> {
     Some(Spec {
         ctx,
@@ -114,54 +122,68 @@ const fn block(ctx: Ctx, args: Arity) -> Option<Spec> {
 fn spec(name: &str, parent: Ctx) -> Option<Spec> {
     use Arity::{AtLeast, Exact, Range};
     match name {
-        "proxy_set_header" | "grpc_set_header" => simple(HSL, Exact(2)),
-        "proxy_pass" => simple(L.or(LIF).or(Ctx::LIMIT_EXCEPT).or(Ctx::STREAM_SERVER), Exact(1)),
+        "proxy_set_header" | "grpc_set_header" | "proxy_buffers" | "auth_request_set"
+        | "sub_filter" => simple(HSL, Exact(2)),
+        "proxy_pass" => simple(
+            L.or(LIF).or(Ctx::LIMIT_EXCEPT).or(Ctx::STREAM_SERVER),
+            Exact(1),
+        ),
         "grpc_pass" => simple(L.or(LIF), Range(0, 1)),
-        "proxy_hide_header" | "proxy_pass_header" | "proxy_set_body" | "proxy_http_version"
-        | "proxy_connect_timeout" | "proxy_send_timeout" | "proxy_read_timeout"
-        | "proxy_buffering" | "proxy_request_buffering" | "proxy_buffer_size"
-        | "proxy_intercept_errors" | "proxy_next_upstream_tries"
-        | "proxy_next_upstream_timeout" | "proxy_max_temp_file_size" | "proxy_pass_request_headers"
-        | "proxy_pass_request_body" | "grpc_read_timeout" | "grpc_send_timeout"
-        | "grpc_connect_timeout" | "grpc_hide_header" | "grpc_pass_header"
-        | "client_max_body_size" | "client_body_buffer_size" | "default_type" | "satisfy"
-        | "port_in_redirect" | "absolute_redirect" | "server_name_in_redirect"
-        | "auth_request" | "sub_filter_once" | "chunked_transfer_encoding" => {
-            simple(HSL, Exact(1))
-        }
-        "proxy_buffers" | "auth_request_set" | "sub_filter" => simple(HSL, Exact(2)),
+        "proxy_hide_header"
+        | "proxy_pass_header"
+        | "proxy_set_body"
+        | "proxy_http_version"
+        | "proxy_connect_timeout"
+        | "proxy_send_timeout"
+        | "proxy_read_timeout"
+        | "proxy_buffering"
+        | "proxy_request_buffering"
+        | "proxy_buffer_size"
+        | "proxy_intercept_errors"
+        | "proxy_next_upstream_tries"
+        | "proxy_next_upstream_timeout"
+        | "proxy_max_temp_file_size"
+        | "proxy_pass_request_headers"
+        | "proxy_pass_request_body"
+        | "grpc_read_timeout"
+        | "grpc_send_timeout"
+        | "grpc_connect_timeout"
+        | "grpc_hide_header"
+        | "grpc_pass_header"
+        | "client_max_body_size"
+        | "client_body_buffer_size"
+        | "default_type"
+        | "satisfy"
+        | "port_in_redirect"
+        | "absolute_redirect"
+        | "server_name_in_redirect"
+        | "auth_request"
+        | "sub_filter_once"
+        | "chunked_transfer_encoding" => simple(HSL, Exact(1)),
         "proxy_redirect" | "proxy_cookie_domain" | "proxy_cookie_path" | "keepalive_timeout" => {
             simple(HSL, Range(1, 2))
         }
-        "proxy_next_upstream" | "index" | "resolver" => simple(HSL, AtLeast(1)),
-        "more_set_input_headers" | "more_clear_input_headers" | "more_set_headers"
+        "proxy_next_upstream" | "index" | "resolver" | "limit_req" => simple(HSL, AtLeast(1)),
+        "more_set_input_headers"
+        | "more_clear_input_headers"
+        | "more_set_headers"
         | "more_clear_headers" => simple(HSLI, AtLeast(1)),
         "add_header" => simple(HSLI, Range(2, 3)),
         "expires" => simple(HSLI, Range(1, 2)),
         "gzip" | "charset" | "root" => simple(HSLI, Exact(1)),
         "error_page" => simple(HSLI, AtLeast(2)),
-        "access_log" => simple(
-            HSLI.or(Ctx::LIMIT_EXCEPT).or(STREAMS),
-            AtLeast(1),
-        ),
-        "error_log" => simple(
-            Ctx::MAIN.or(HSL).or(STREAMS).or(Ctx::MAIL),
-            AtLeast(1),
-        ),
+        "access_log" => simple(HSLI.or(Ctx::LIMIT_EXCEPT).or(STREAMS), AtLeast(1)),
+        "error_log" => simple(Ctx::MAIN.or(HSL).or(STREAMS).or(Ctx::MAIL), AtLeast(1)),
         "set" => simple(REWRITE, Exact(2)),
         "rewrite" => simple(REWRITE, Range(2, 3)),
         "return" => simple(REWRITE.or(Ctx::STREAM_SERVER), Range(1, 2)),
         "break" => simple(REWRITE, Exact(0)),
         "rewrite_log" | "uninitialized_variable_warn" => simple(HSL.or(SIF).or(LIF), Exact(1)),
-        "allow" | "deny" => simple(
-            HSL.or(Ctx::LIMIT_EXCEPT).or(STREAMS),
-            Exact(1),
-        ),
+        "allow" | "deny" => simple(HSL.or(Ctx::LIMIT_EXCEPT).or(STREAMS), Exact(1)),
         "auth_basic" | "auth_basic_user_file" => simple(HSL.or(Ctx::LIMIT_EXCEPT), Exact(1)),
         "alias" => simple(L, Exact(1)),
         "internal" => simple(L, Exact(0)),
         "try_files" => simple(S.or(L), AtLeast(2)),
-        "limit_req" => simple(HSL, AtLeast(1)),
         "listen" => simple(S.or(Ctx::STREAM_SERVER), AtLeast(1)),
         "server_name" => simple(S, AtLeast(1)),
         "ssl_certificate" | "ssl_certificate_key" => simple(H.or(S).or(STREAMS), Exact(1)),
@@ -171,8 +193,14 @@ fn spec(name: &str, parent: Ctx) -> Option<Spec> {
             args: Exact(1),
             block: false,
         }),
-        "load_module" | "worker_processes" | "pid" | "env" | "worker_rlimit_nofile"
-        | "pcre_jit" | "daemon" | "master_process" => simple(Ctx::MAIN, Exact(1)),
+        "load_module"
+        | "worker_processes"
+        | "pid"
+        | "env"
+        | "worker_rlimit_nofile"
+        | "pcre_jit"
+        | "daemon"
+        | "master_process" => simple(Ctx::MAIN, Exact(1)),
         "user" => simple(Ctx::MAIN, Range(1, 2)),
         "worker_connections" | "multi_accept" | "use" => simple(Ctx::EVENTS, Exact(1)),
         "events" | "http" | "stream" | "mail" => block(Ctx::MAIN, Exact(0)),
@@ -190,7 +218,9 @@ fn spec(name: &str, parent: Ctx) -> Option<Spec> {
         "geo" => block(H.or(Ctx::STREAM), Range(1, 2)),
         "types" => block(HSL, Exact(0)),
         "keepalive" => simple(Ctx::UPSTREAM, Exact(1)),
-        "lua_package_path" | "lua_package_cpath" | "init_by_lua_block"
+        "lua_package_path"
+        | "lua_package_cpath"
+        | "init_by_lua_block"
         | "init_worker_by_lua_block" => {
             if name.ends_with("_block") {
                 block(H, Exact(0))
@@ -198,8 +228,11 @@ fn spec(name: &str, parent: Ctx) -> Option<Spec> {
                 simple(H, Exact(1))
             }
         }
-        "rewrite_by_lua_block" | "access_by_lua_block" | "header_filter_by_lua_block"
-        | "body_filter_by_lua_block" | "log_by_lua_block" => block(HSLI, Exact(0)),
+        "rewrite_by_lua_block"
+        | "access_by_lua_block"
+        | "header_filter_by_lua_block"
+        | "body_filter_by_lua_block"
+        | "log_by_lua_block" => block(HSLI, Exact(0)),
         "content_by_lua_block" => block(L.or(LIF), Exact(0)),
         "balancer_by_lua_block" => block(Ctx::UPSTREAM.or(Ctx::STREAM_UPSTREAM), Exact(0)),
         "preread_by_lua_block" => block(STREAMS, Exact(0)),

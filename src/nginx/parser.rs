@@ -220,7 +220,11 @@ impl Parser<'_> {
         let start = self.pos;
         let c = self.b[start];
         if c == b'"' || c == b'\'' {
-            let quote = if c == b'"' { Quote::Double } else { Quote::Single };
+            let quote = if c == b'"' {
+                Quote::Double
+            } else {
+                Quote::Single
+            };
             let mut escaped = false;
             self.pos += 1;
             loop {
@@ -337,6 +341,10 @@ impl Parser<'_> {
 }
 
 /// If a Lua long bracket (`[[`, `[==[`) opens at `i`, the index of the last byte of its close.
+#[allow(
+    clippy::many_single_char_names,
+    reason = "index arithmetic over one byte slice"
+)]
 fn long_bracket_end(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'[') {
         return None;
@@ -371,7 +379,10 @@ mod tests {
     use super::*;
 
     fn names(src: &str, c: &Config) -> Vec<String> {
-        c.directives.iter().map(|d| d.name(src).to_string()).collect()
+        c.directives
+            .iter()
+            .map(|d| d.name(src).to_string())
+            .collect()
     }
 
     #[test]
@@ -384,7 +395,10 @@ mod tests {
         assert_eq!(d.args[0].value(src), "X-Forwarded-Proto");
         assert_eq!(d.args[0].quote, Quote::Double);
         assert_eq!(d.args[1].value(src), "$scheme");
-        assert_eq!(&src[d.span.range()], "proxy_set_header  \"X-Forwarded-Proto\" $scheme;");
+        assert_eq!(
+            &src[d.span.range()],
+            "proxy_set_header  \"X-Forwarded-Proto\" $scheme;"
+        );
         assert_eq!(c.directives[1].args[1].value(src), "a'b");
     }
 
@@ -463,6 +477,10 @@ mod tests {
     fn deep_nesting_is_bounded() {
         let src = format!("{}{}", "a {".repeat(100_000), "}".repeat(100_000));
         let c = parse(&src);
-        assert!(c.errors.iter().any(|e| matches!(e.kind, SyntaxErrorKind::TooDeep(_))));
+        assert!(
+            c.errors
+                .iter()
+                .any(|e| matches!(e.kind, SyntaxErrorKind::TooDeep(_)))
+        );
     }
 }

@@ -279,7 +279,11 @@ fn http_var(header: &str) -> String {
 
 /// The headers rendered in each proxied location of an Ingress, in template order.
 #[must_use]
-pub fn proxied_location(version: Version, loc: &LocationFacts, global: &Global) -> Vec<TemplateHeader> {
+pub fn proxied_location(
+    version: Version,
+    loc: &LocationFacts,
+    global: &Global,
+) -> Vec<TemplateHeader> {
     let mut h = Vec::with_capacity(20);
     if loc.auth_url || global.global_auth_url {
         let names = if loc.auth_response_headers.is_empty() {
@@ -296,7 +300,11 @@ pub fn proxied_location(version: Version, loc: &LocationFacts, global: &Global) 
         }
     }
     if loc.basic_auth {
-        h.push(TemplateHeader::new("Authorization", "", "basic/digest auth (auth-type)"));
+        h.push(TemplateHeader::new(
+            "Authorization",
+            "",
+            "basic/digest auth (auth-type)",
+        ));
     }
     if !loc.grpc {
         match &loc.upstream_vhost {
@@ -327,7 +335,11 @@ pub fn proxied_location(version: Version, loc: &LocationFacts, global: &Global) 
             v,
             "annotation connection-proxy-header",
         )),
-        None => h.push(TemplateHeader::new("Connection", "$connection_upgrade", "always")),
+        None => h.push(TemplateHeader::new(
+            "Connection",
+            "$connection_upgrade",
+            "always",
+        )),
     }
     h.push(TemplateHeader::new("X-Request-ID", "$req_id", "always"));
     h.push(TemplateHeader::new("X-Real-IP", "$remote_addr", "always"));
@@ -338,12 +350,32 @@ pub fn proxied_location(version: Version, loc: &LocationFacts, global: &Global) 
             "use-forwarded-headers and compute-full-forwarded-for",
         ));
     } else {
-        h.push(TemplateHeader::new("X-Forwarded-For", "$remote_addr", "always"));
+        h.push(TemplateHeader::new(
+            "X-Forwarded-For",
+            "$remote_addr",
+            "always",
+        ));
     }
-    h.push(TemplateHeader::new("X-Forwarded-Host", "$best_http_host", "always"));
-    h.push(TemplateHeader::new("X-Forwarded-Port", "$pass_port", "always"));
-    h.push(TemplateHeader::new("X-Forwarded-Proto", "$pass_access_scheme", "always"));
-    h.push(TemplateHeader::new("X-Forwarded-Scheme", "$pass_access_scheme", "always"));
+    h.push(TemplateHeader::new(
+        "X-Forwarded-Host",
+        "$best_http_host",
+        "always",
+    ));
+    h.push(TemplateHeader::new(
+        "X-Forwarded-Port",
+        "$pass_port",
+        "always",
+    ));
+    h.push(TemplateHeader::new(
+        "X-Forwarded-Proto",
+        "$pass_access_scheme",
+        "always",
+    ));
+    h.push(TemplateHeader::new(
+        "X-Forwarded-Scheme",
+        "$pass_access_scheme",
+        "always",
+    ));
     if global.proxy_add_original_uri_header {
         h.push(TemplateHeader::new(
             "X-Original-URI",
@@ -351,18 +383,36 @@ pub fn proxied_location(version: Version, loc: &LocationFacts, global: &Global) 
             "ConfigMap key proxy-add-original-uri-header",
         ));
     }
-    h.push(TemplateHeader::new("X-Scheme", "$pass_access_scheme", "always"));
-    let ffh = global.forwarded_for_header.as_deref().unwrap_or("X-Forwarded-For");
-    h.push(TemplateHeader::new("X-Original-Forwarded-For", &http_var(ffh), "always"));
+    h.push(TemplateHeader::new(
+        "X-Scheme",
+        "$pass_access_scheme",
+        "always",
+    ));
+    let ffh = global
+        .forwarded_for_header
+        .as_deref()
+        .unwrap_or("X-Forwarded-For");
+    h.push(TemplateHeader::new(
+        "X-Original-Forwarded-For",
+        &http_var(ffh),
+        "always",
+    ));
     if version.minor >= 13 {
-        let fhh = global.forwarded_host_header.as_deref().unwrap_or("X-Forwarded-Host");
+        let fhh = global
+            .forwarded_host_header
+            .as_deref()
+            .unwrap_or("X-Forwarded-Host");
         h.push(TemplateHeader::new(
             "X-Original-Forwarded-Host",
             &http_var(fhh),
             "always (v1.13 and later)",
         ));
     }
-    h.push(TemplateHeader::new("Proxy", "", "always (httpoxy mitigation)"));
+    h.push(TemplateHeader::new(
+        "Proxy",
+        "",
+        "always (httpoxy mitigation)",
+    ));
     if let Some(prefix) = &loc.x_forwarded_prefix {
         let mut t = TemplateHeader::new(
             "X-Forwarded-Prefix",
@@ -384,8 +434,16 @@ pub fn auth_location(loc: &LocationFacts, global: &Global) -> Vec<TemplateHeader
         TemplateHeader::new("X-Request-ID", "$req_id", "always"),
     ];
     if loc.auth_method {
-        h.push(TemplateHeader::new("X-Original-URI", "$request_uri", "annotation auth-method"));
-        h.push(TemplateHeader::new("X-Scheme", "$pass_access_scheme", "annotation auth-method"));
+        h.push(TemplateHeader::new(
+            "X-Original-URI",
+            "$request_uri",
+            "annotation auth-method",
+        ));
+        h.push(TemplateHeader::new(
+            "X-Scheme",
+            "$pass_access_scheme",
+            "annotation auth-method",
+        ));
     }
     h.push(TemplateHeader::new("Host", "<host of auth-url>", "always"));
     h.push(TemplateHeader::new(
@@ -393,8 +451,16 @@ pub fn auth_location(loc: &LocationFacts, global: &Global) -> Vec<TemplateHeader
         "$scheme://$http_host$request_uri",
         "always",
     ));
-    h.push(TemplateHeader::new("X-Original-Method", "$request_method", "always"));
-    h.push(TemplateHeader::new("X-Sent-From", "nginx-ingress-controller", "always"));
+    h.push(TemplateHeader::new(
+        "X-Original-Method",
+        "$request_method",
+        "always",
+    ));
+    h.push(TemplateHeader::new(
+        "X-Sent-From",
+        "nginx-ingress-controller",
+        "always",
+    ));
     h.push(TemplateHeader::new("X-Real-IP", "$remote_addr", "always"));
     if global.use_forwarded_headers && global.compute_full_forwarded_for {
         h.push(TemplateHeader::new(
@@ -403,7 +469,11 @@ pub fn auth_location(loc: &LocationFacts, global: &Global) -> Vec<TemplateHeader
             "use-forwarded-headers and compute-full-forwarded-for",
         ));
     } else {
-        h.push(TemplateHeader::new("X-Forwarded-For", "$remote_addr", "always"));
+        h.push(TemplateHeader::new(
+            "X-Forwarded-For",
+            "$remote_addr",
+            "always",
+        ));
     }
     match &loc.auth_request_redirect {
         Some(v) => h.push(TemplateHeader::new(
@@ -411,7 +481,11 @@ pub fn auth_location(loc: &LocationFacts, global: &Global) -> Vec<TemplateHeader
             v,
             "annotation auth-request-redirect",
         )),
-        None => h.push(TemplateHeader::new("X-Auth-Request-Redirect", "$request_uri", "always")),
+        None => h.push(TemplateHeader::new(
+            "X-Auth-Request-Redirect",
+            "$request_uri",
+            "always",
+        )),
     }
     if loc.auth_tls {
         if loc.auth_tls_pass_certificate {
@@ -482,7 +556,11 @@ mod tests {
 
     #[test]
     fn default_location_has_the_template_rows() {
-        let h = proxied_location(Version::NEWEST, &LocationFacts::default(), &Global::default());
+        let h = proxied_location(
+            Version::NEWEST,
+            &LocationFacts::default(),
+            &Global::default(),
+        );
         assert_eq!(
             names(&h),
             [
@@ -502,7 +580,11 @@ mod tests {
                 "Proxy"
             ]
         );
-        let old = proxied_location(Version::OLDEST, &LocationFacts::default(), &Global::default());
+        let old = proxied_location(
+            Version::OLDEST,
+            &LocationFacts::default(),
+            &Global::default(),
+        );
         assert!(!names(&old).contains(&"X-Original-Forwarded-Host"));
     }
 
@@ -520,13 +602,16 @@ mod tests {
     #[test]
     fn gates_follow_version_defaults() {
         assert!(!Gates::from_config(Version::NEWEST, None, None).annotation_snippets_render());
-        assert!(!Gates::from_config(Version::NEWEST, Some("true"), None).annotation_snippets_render());
+        assert!(
+            !Gates::from_config(Version::NEWEST, Some("true"), None).annotation_snippets_render()
+        );
         assert!(
             Gates::from_config(Version::NEWEST, Some("true"), Some("Critical"))
                 .annotation_snippets_render()
         );
         assert!(
-            Gates::from_config(Version { minor: 11 }, Some("true"), None).annotation_snippets_render()
+            Gates::from_config(Version { minor: 11 }, Some("true"), None)
+                .annotation_snippets_render()
         );
     }
 }

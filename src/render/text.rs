@@ -1,5 +1,7 @@
 //! `--format text`: rustc-style code frames (annotate-snippets) pointing at the YAML or conf line.
 
+use std::fmt::Write as _;
+
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
 use crate::diagnostic::{Diagnostic, Severity};
@@ -18,7 +20,7 @@ fn level(s: Severity) -> Level<'static> {
 #[must_use]
 pub fn render_one(sources: &SourceDb, d: &Diagnostic, color: bool) -> String {
     let file = sources.get(d.primary.file);
-    let title = format!("{}", d.message);
+    let title = d.message.as_str();
     let mut snippet = Snippet::source(file.text.as_ref())
         .path(file.name.as_str())
         .fold(true)
@@ -39,8 +41,8 @@ pub fn render_one(sources: &SourceDb, d: &Diagnostic, color: bool) -> String {
             other_files.push(r);
         }
     }
-    let mut group = Group::with_title(level(d.severity).primary_title(title).id(d.rule.id))
-        .element(snippet);
+    let mut group =
+        Group::with_title(level(d.severity).primary_title(title).id(d.rule.id)).element(snippet);
     for r in other_files {
         let f = sources.get(r.location.file);
         group = group.element(
@@ -86,13 +88,14 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     }
     let s = report.summary();
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    out.push_str(&format!(
-        "{}, {}, {} in {} ({})\n",
+    let _ = writeln!(
+        out,
+        "{}, {}, {} in {} ({})",
         plural(s.errors, "error"),
         plural(s.warnings, "warning"),
         plural(s.infos, "info"),
         plural(s.files, "file"),
         plural(s.objects, "object"),
-    ));
+    );
     out
 }

@@ -76,7 +76,10 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
         };
         let help = match knob_for(name) {
             Some(knob) => format!("{}; {knob}", remove_advice(line)),
-            None => format!("{}; ingress-nginx already sends {name}", remove_advice(line)),
+            None => format!(
+                "{}; ingress-nginx already sends {name}",
+                remove_advice(line)
+            ),
         };
         out.push(
             line.diagnostic(&DUPLICATE_CONTROLLER_HEADER, message)

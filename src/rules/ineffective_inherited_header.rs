@@ -141,15 +141,37 @@ pub fn check(
 ) {
     let src = snippet.src();
     match root {
-        Ctx::SERVER => check_level(snippet, &snippet.config.directives, "server", controller_owns, out),
+        Ctx::SERVER => check_level(
+            snippet,
+            &snippet.config.directives,
+            "server",
+            controller_owns,
+            out,
+        ),
         Ctx::HTTP => {
-            check_level(snippet, &snippet.config.directives, "http", controller_owns, out);
-            for server in snippet.config.directives.iter().filter(|d| d.name(src) == "server") {
+            check_level(
+                snippet,
+                &snippet.config.directives,
+                "http",
+                controller_owns,
+                out,
+            );
+            for server in snippet
+                .config
+                .directives
+                .iter()
+                .filter(|d| d.name(src) == "server")
+            {
                 check_level(snippet, server.children(), "server", controller_owns, out);
             }
         }
         Ctx::MAIN => {
-            for http in snippet.config.directives.iter().filter(|d| d.name(src) == "http") {
+            for http in snippet
+                .config
+                .directives
+                .iter()
+                .filter(|d| d.name(src) == "http")
+            {
                 check_level(snippet, http.children(), "http", controller_owns, out);
                 for server in http.children().iter().filter(|d| d.name(src) == "server") {
                     check_level(snippet, server.children(), "server", controller_owns, out);

@@ -60,11 +60,17 @@ pub fn check(snippet: &ParsedSnippet<'_>, root: Ctx, out: &mut Vec<Diagnostic>) 
     }
     let src = snippet.src();
     for e in validate(src, &snippet.config, root) {
-        let help = if e.message.contains("\"proxy_set_header\"") || e.message.contains("\"grpc_set_header\"") {
+        let help = if e.message.contains("\"proxy_set_header\"")
+            || e.message.contains("\"grpc_set_header\"")
+        {
             if e.message.contains("in a if block") {
-                format!("move the line out of the `if` block, or use `more_set_input_headers` which is allowed in `if`; {RELOAD}")
+                format!(
+                    "move the line out of the `if` block, or use `more_set_input_headers` which is allowed in `if`; {RELOAD}"
+                )
             } else {
-                format!("request headers can be set only in http, server or location blocks; {RELOAD}")
+                format!(
+                    "request headers can be set only in http, server or location blocks; {RELOAD}"
+                )
             }
         } else {
             format!("correct the directive; {RELOAD}")

@@ -335,7 +335,9 @@ impl LocationModel {
 pub fn example_value(value: &str) -> String {
     match value {
         "$pass_access_scheme" | "$scheme" | "$http_x_forwarded_proto" => "https".into(),
-        "$remote_addr" | "$proxy_add_x_forwarded_for" | "$full_x_forwarded_for"
+        "$remote_addr"
+        | "$proxy_add_x_forwarded_for"
+        | "$full_x_forwarded_for"
         | "$realip_remote_addr" => "203.0.113.7".into(),
         "$best_http_host" | "$host" | "$http_host" | "$server_name" => "example.com".into(),
         "$pass_port" | "$server_port" | "$pass_server_port" => "443".into(),
