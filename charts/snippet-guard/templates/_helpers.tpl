@@ -194,3 +194,11 @@ automountServiceAccountToken: false.
 - name: RUST_LOG
   value: {{ .Values.logging.envFilter | quote }}
 {{- end }}
+
+{{/*
+Event reasons the controller publishes: each rule id in PascalCase (src/rules/<rule_id>.rs).
+tests/chart checks this list against the rule files.
+*/}}
+{{- define "snippet-guard.eventReasons" -}}
+{{- list "RedundantForwardedProto" "DuplicateControllerHeader" "DuplicateSnippetHeader" "IneffectiveEmptyHeader" "IneffectiveInheritedHeader" "InvalidSnippet" | toJson }}
+{{- end }}
