@@ -16,7 +16,7 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] \
     nginx-light libnginx-mod-http-headers-more-filter >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, kubernetes_validate, pytest' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, kubernetes_validate, pytest, cryptography, yaml, jsonschema' 2>/dev/null; then
   echo "== creating .venv with the chart test tools"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r tests/chart/requirements.txt

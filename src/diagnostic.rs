@@ -133,6 +133,15 @@ impl Diagnostic {
         self
     }
 
+    /// Add a note when there is one.
+    #[must_use]
+    pub fn note_opt(self, note: Option<String>) -> Self {
+        match note {
+            Some(n) => self.note(n),
+            None => self,
+        }
+    }
+
     /// Add a related place when there is one.
     #[must_use]
     pub fn related_opt(self, location: Option<Location>, message: &str) -> Self {

@@ -331,6 +331,9 @@ impl<'a> Run<'a> {
             .collect();
         for (source, snippet) in &snippets {
             rules::invalid_snippet::check(snippet, source.context(), &mut self.out);
+            if *source == SnippetSource::LocationSnippet {
+                rules::invalid_snippet::check_template_directives(snippet, &prefix, &mut self.out);
+            }
             match source {
                 SnippetSource::ServerSnippetConfigMap | SnippetSource::HttpSnippet => {
                     let owned = &self.owned_names;
@@ -342,16 +345,17 @@ impl<'a> Run<'a> {
                     );
                 }
                 SnippetSource::GlobalAuthSnippet if c.global.global_auth_url => {
-                    let mut model = LocationModel {
-                        kind: LocationKind::Auth,
-                        family: Family::Proxy,
-                        version: self.settings.version,
-                        lines: template_lines(
-                            &profile::auth_location(&LocationFacts::default(), &c.global),
-                            Family::Proxy,
-                        ),
-                    };
-                    model.lines.extend(snippet_lines(snippet, 1));
+                    let mut lines = template_lines(
+                        &profile::auth_location(&LocationFacts::default(), &c.global),
+                        Family::Proxy,
+                    );
+                    lines.extend(snippet_lines(snippet, 1));
+                    let model = LocationModel::new(
+                        LocationKind::Auth,
+                        Family::Proxy,
+                        self.settings.version,
+                        lines,
+                    );
                     run_location_rules(&model, &mut self.out);
                 }
                 _ => {}
@@ -367,19 +371,16 @@ impl<'a> Run<'a> {
                 grpc: family == Family::Grpc,
                 ..LocationFacts::default()
             };
-            let mut model = LocationModel {
-                kind: LocationKind::Proxied,
+            let mut lines = template_lines(
+                &profile::proxied_location(self.settings.version, &facts, &c.global),
                 family,
-                version: self.settings.version,
-                lines: template_lines(
-                    &profile::proxied_location(self.settings.version, &facts, &c.global),
-                    family,
-                ),
-            };
-            model.lines.extend(Self::header_map_lines(c, family));
+            );
+            lines.extend(Self::header_map_lines(c, family));
             if let Some(p) = location_snippet {
-                model.lines.extend(snippet_lines(p, 1));
+                lines.extend(snippet_lines(p, 1));
             }
+            let model =
+                LocationModel::new(LocationKind::Proxied, family, self.settings.version, lines);
             run_location_rules(&model, &mut self.out);
         }
     }
@@ -433,6 +434,7 @@ impl<'a> Run<'a> {
         let configuration = snippet(SnippetSource::ConfigurationSnippet);
         if let Some(p) = &configuration {
             rules::invalid_snippet::check(p, Ctx::LOCATION, &mut self.out);
+            rules::invalid_snippet::check_template_directives(p, &prefix, &mut self.out);
         }
         let location_snippet = c.configmap.and_then(|cm| {
             cm.get(SnippetSource::LocationSnippet.key()).map(|e| {
@@ -443,23 +445,20 @@ impl<'a> Run<'a> {
                 )
             })
         });
-        let mut model = LocationModel {
-            kind: LocationKind::Proxied,
+        let mut lines = template_lines(
+            &profile::proxied_location(self.settings.version, &facts, &global),
             family,
-            version: self.settings.version,
-            lines: template_lines(
-                &profile::proxied_location(self.settings.version, &facts, &global),
-                family,
-            ),
-        };
-        model.lines.extend(Self::header_map_lines(c, family));
+        );
+        lines.extend(Self::header_map_lines(c, family));
         if let Some(p) = &configuration {
-            model.lines.extend(snippet_lines(p, 2));
+            lines.extend(snippet_lines(p, 2));
         }
         if let Some(p) = &location_snippet {
-            model.lines.extend(snippet_lines(p, 1));
+            lines.extend(snippet_lines(p, 1));
         }
-        if model.lines.iter().any(|l| l.user().is_some()) {
+        if lines.iter().any(|l| l.user().is_some()) {
+            let model =
+                LocationModel::new(LocationKind::Proxied, family, self.settings.version, lines);
             run_location_rules(&model, &mut self.out);
         }
         if let Some(p) = snippet(SnippetSource::ServerSnippetAnnotation) {
@@ -479,13 +478,14 @@ impl<'a> Run<'a> {
             && let Some(p) = snippet(SnippetSource::AuthSnippet)
         {
             rules::invalid_snippet::check(&p, Ctx::LOCATION, &mut self.out);
-            let mut auth = LocationModel {
-                kind: LocationKind::Auth,
-                family: Family::Proxy,
-                version: self.settings.version,
-                lines: template_lines(&profile::auth_location(&facts, &global), Family::Proxy),
-            };
-            auth.lines.extend(snippet_lines(&p, 2));
+            let mut lines = template_lines(&profile::auth_location(&facts, &global), Family::Proxy);
+            lines.extend(snippet_lines(&p, 2));
+            let auth = LocationModel::new(
+                LocationKind::Auth,
+                Family::Proxy,
+                self.settings.version,
+                lines,
+            );
             run_location_rules(&auth, &mut self.out);
         }
     }
@@ -542,22 +542,26 @@ pub fn run_location_rules(model: &LocationModel, out: &mut Vec<Diagnostic>) {
 /// Drop repeats, apply suppressions and rule selection, and sort.
 fn finish(ws: &Workspace, settings: &Settings, diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     let mut seen = HashSet::new();
-    let suppressed_by_annotation = |object: &Option<ObjectRef>, id: &str| -> bool {
-        if !settings.annotation_suppressions {
-            return false;
-        }
-        let Some(object) = object else { return false };
+    // (object, rule id or "all") silenced by an annotation; only objects that carry one.
+    let silenced: HashSet<(&ObjectRef, &str)> = if settings.annotation_suppressions {
         ws.objects
             .iter()
             .map(Object::meta)
-            .filter(|m| m.object == *object)
-            .any(|m| {
-                m.annotations.iter().any(|a| {
+            .flat_map(|m| {
+                m.annotations.iter().filter_map(move |a| {
                     a.key
                         .strip_prefix(SUPPRESSION_PREFIX)
-                        .is_some_and(|rest| rest == id || rest == "all")
+                        .map(|id| (&m.object, id))
                 })
             })
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    let suppressed_by_annotation = |object: &Option<ObjectRef>, id: &str| -> bool {
+        object
+            .as_ref()
+            .is_some_and(|o| silenced.contains(&(o, id)) || silenced.contains(&(o, "all")))
     };
     let mut out: Vec<Diagnostic> = diags
         .into_iter()

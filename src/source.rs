@@ -62,6 +62,9 @@ pub struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
     line_starts: Vec<u32>,
+    /// Lines (by index) that hold a non-ASCII byte; on the others a column is a byte difference,
+    /// which keeps column lookups O(1) on the one-line JSON documents `kubectl -o json` can emit.
+    non_ascii_lines: Vec<u32>,
 }
 
 impl fmt::Debug for SourceFile {
@@ -85,12 +88,23 @@ impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
         let text: Arc<str> = text.into();
         let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
+        let mut non_ascii_lines = Vec::new();
         line_starts.push(0);
-        line_starts.extend(memchr_iter(b'\n', text.as_bytes()).map(|i| (i + 1) as u32));
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            if b == b'\n' {
+                line_starts.push((i + 1) as u32);
+            } else if !b.is_ascii() {
+                let line = (line_starts.len() - 1) as u32;
+                if non_ascii_lines.last() != Some(&line) {
+                    non_ascii_lines.push(line);
+                }
+            }
+        }
         Self {
             name: name.into(),
             text,
             line_starts,
+            non_ascii_lines,
         }
     }
 
@@ -107,9 +121,18 @@ impl SourceFile {
         while !self.text.is_char_boundary(end) {
             end -= 1;
         }
+        let column = if self
+            .non_ascii_lines
+            .binary_search(&(line_idx as u32))
+            .is_ok()
+        {
+            self.text[start..end].chars().count()
+        } else {
+            end - start
+        };
         LineCol {
             line: line_idx + 1,
-            column: self.text[start..end].chars().count() + 1,
+            column: column + 1,
         }
     }
 
@@ -137,13 +160,6 @@ impl SourceFile {
     pub fn line_count(&self) -> usize {
         self.line_starts.len()
     }
-}
-
-fn memchr_iter(needle: u8, haystack: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    haystack
-        .iter()
-        .enumerate()
-        .filter_map(move |(i, &b)| (b == needle).then_some(i))
 }
 
 /// All files of one run.
@@ -243,7 +259,9 @@ impl SourceMap {
             Err(i) => i - 1,
         };
         let (d, f) = self.anchors[idx];
-        f + (decoded - d)
+        // Bytes past the last aligned run (an escape the aligner could not follow) stay inside
+        // the value rather than running past it.
+        (f + (decoded - d)).clamp(self.value_span.start, self.value_span.end)
     }
 
     /// File location of a decoded span. The end is mapped from the last byte so that a span

@@ -161,12 +161,7 @@ fn check_location<S: BuildHasher>(
             }
         })
         .collect();
-    let model = LocationModel {
-        kind: LocationKind::Proxied,
-        family,
-        version: settings.version,
-        lines: model_lines,
-    };
+    let model = LocationModel::new(LocationKind::Proxied, family, settings.version, model_lines);
     run_location_rules(&model, out);
 }
 

@@ -87,7 +87,8 @@ pub fn add_bytes(ws: &mut Workspace, name: &str, bytes: &[u8], format: Format) {
                     &crate::rules::invalid_snippet::INVALID_SNIPPET,
                     crate::source::Location {
                         file,
-                        span: crate::source::Span::new(at, at + 1),
+                        // The lossy text holds U+FFFD (3 bytes) where the bad byte was.
+                        span: crate::source::Span::new(at, at + '\u{FFFD}'.len_utf8()),
                     },
                     format!("not valid UTF-8 (byte {at}); YAML and JSON must be UTF-8"),
                 )

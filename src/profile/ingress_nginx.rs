@@ -159,6 +159,29 @@ impl SnippetSource {
     }
 }
 
+/// Directives the template writes once in every proxied location, with the annotation that sets
+/// each. nginx accepts each only once per level, so the same directive in a `configuration-snippet`
+/// or `location-snippet` makes `nginx -t` fail with "directive is duplicate".
+pub const LOCATION_DIRECTIVES: [(&str, &str); 14] = [
+    ("port_in_redirect", "use-port-in-redirects"),
+    ("client_max_body_size", "proxy-body-size"),
+    ("proxy_connect_timeout", "proxy-connect-timeout"),
+    ("proxy_send_timeout", "proxy-send-timeout"),
+    ("proxy_read_timeout", "proxy-read-timeout"),
+    ("proxy_buffering", "proxy-buffering"),
+    ("proxy_buffer_size", "proxy-buffer-size"),
+    ("proxy_buffers", "proxy-buffers-number"),
+    ("proxy_request_buffering", "proxy-request-buffering"),
+    ("proxy_http_version", "proxy-http-version"),
+    ("proxy_next_upstream", "proxy-next-upstream"),
+    ("proxy_next_upstream_timeout", "proxy-next-upstream-timeout"),
+    ("proxy_next_upstream_tries", "proxy-next-upstream-tries"),
+    (
+        "proxy_pass",
+        "the Ingress backend (ingress-nginx writes proxy_pass itself)",
+    ),
+];
+
 /// Which directive sets request headers in a location.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {

@@ -2,11 +2,11 @@
 
 use std::fmt::Write as _;
 
-use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::render::Report;
-use crate::source::SourceDb;
+use crate::source::{SourceDb, SourceFile, Span};
 
 fn level(s: Severity) -> Level<'static> {
     match s {
@@ -16,45 +16,101 @@ fn level(s: Severity) -> Level<'static> {
     }
 }
 
+/// The lines covering `spans` (all in `file`): the excerpt, its first line number and its offset.
+/// annotate-snippets scans the whole source it is given, so giving it only these lines keeps
+/// rendering linear in the number of findings, however large the file.
+fn excerpt(file: &SourceFile, spans: &[Span]) -> (usize, usize, usize) {
+    let lo = spans.iter().map(|s| s.start).min().unwrap_or(0);
+    let hi = spans.iter().map(|s| s.end).max().unwrap_or(0);
+    let first = file.line_col(lo).line;
+    let last = file.line_col(hi.saturating_sub(1).max(lo)).line;
+    let start = file.line_start(first);
+    let end = file.line_range(last).end.max(start);
+    (first, start, end)
+}
+
+/// Excerpts longer than this (a snippet inside a one-line JSON document) are shown as a
+/// `file:line:column` origin without a frame.
+const MAX_FRAME_BYTES: usize = 16 * 1024;
+
+fn frame<'a>(
+    file: &'a SourceFile,
+    annotations: &[(Span, Option<&'a str>, bool)],
+) -> annotate_snippets::Element<'a> {
+    let spans: Vec<Span> = annotations.iter().map(|a| a.0).collect();
+    let (first_line, start, end) = excerpt(file, &spans);
+    if end - start > MAX_FRAME_BYTES {
+        let at = file.line_col(annotations[0].0.start);
+        return Origin::path(file.name.as_str())
+            .line(at.line)
+            .char_column(at.column)
+            .into();
+    }
+    let text = &file.text[start..end];
+    let mut snippet = Snippet::source(text)
+        .path(file.name.as_str())
+        .line_start(first_line)
+        .fold(true);
+    for &(span, label, primary) in annotations {
+        // Spans from decoded values may end inside a multi-byte character: widen to boundaries.
+        let mut lo = (span.start as usize).saturating_sub(start).min(text.len());
+        let mut hi = (span.end as usize)
+            .saturating_sub(start)
+            .min(text.len())
+            .max(lo);
+        while !text.is_char_boundary(lo) {
+            lo -= 1;
+        }
+        while !text.is_char_boundary(hi) {
+            hi += 1;
+        }
+        let range = lo..hi;
+        let kind = if primary {
+            AnnotationKind::Primary
+        } else {
+            AnnotationKind::Context
+        };
+        snippet = snippet.annotation(kind.span(range).label(label));
+    }
+    snippet.into()
+}
+
+/// Related places this close to the primary line share its frame.
+const SAME_FRAME_LINES: usize = 12;
+
 /// Render one diagnostic as a code frame (no trailing newline).
 #[must_use]
 pub fn render_one(sources: &SourceDb, d: &Diagnostic, color: bool) -> String {
     let file = sources.get(d.primary.file);
-    let title = d.message.as_str();
-    let mut snippet = Snippet::source(file.text.as_ref())
-        .path(file.name.as_str())
-        .fold(true)
-        .annotation(
-            AnnotationKind::Primary
-                .span(d.primary.span.range())
-                .label(d.label.as_deref()),
-        );
-    let mut other_files = Vec::new();
+    let primary_line = file.line_col(d.primary.span.start).line;
+    let mut same: Vec<(Span, Option<&str>, bool)> =
+        vec![(d.primary.span, d.label.as_deref(), true)];
+    let mut separate = Vec::new();
     for r in &d.related {
-        if r.location.file == d.primary.file {
-            snippet = snippet.annotation(
-                AnnotationKind::Context
-                    .span(r.location.span.range())
-                    .label(r.message.as_str()),
-            );
+        let near = r.location.file == d.primary.file
+            && file
+                .line_col(r.location.span.start)
+                .line
+                .abs_diff(primary_line)
+                <= SAME_FRAME_LINES;
+        if near {
+            same.push((r.location.span, Some(r.message.as_str()), false));
         } else {
-            other_files.push(r);
+            separate.push(r);
         }
     }
-    let mut group =
-        Group::with_title(level(d.severity).primary_title(title).id(d.rule.id)).element(snippet);
-    for r in other_files {
+    let mut group = Group::with_title(
+        level(d.severity)
+            .primary_title(d.message.as_str())
+            .id(d.rule.id),
+    )
+    .element(frame(file, &same));
+    for r in separate {
         let f = sources.get(r.location.file);
-        group = group.element(
-            Snippet::source(f.text.as_ref())
-                .path(f.name.as_str())
-                .fold(true)
-                .annotation(
-                    AnnotationKind::Context
-                        .span(r.location.span.range())
-                        .label(r.message.as_str()),
-                ),
-        );
+        group = group.element(frame(
+            f,
+            &[(r.location.span, Some(r.message.as_str()), false)],
+        ));
     }
     if let Some(o) = &d.object {
         let src = d

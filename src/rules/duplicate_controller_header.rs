@@ -1,7 +1,5 @@
 use crate::diagnostic::Diagnostic;
-use crate::rules::{
-    LocationModel, declare_rule, joined, knob_for, remove_advice, runtime_condition,
-};
+use crate::rules::{LocationModel, declare_rule, joined, knob_for, remove_advice, when_both_sent};
 
 declare_rule! {
     /// ## What it does
@@ -54,17 +52,15 @@ declare_rule! {
 /// Report user lines (other than X-Forwarded-Proto) that repeat a controller header.
 pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
     for (_, line) in model.effective_user_lines() {
-        if line.value.is_empty() || line.name.eq_ignore_ascii_case("x-forwarded-proto") {
+        if line.value.is_empty() || line.is("x-forwarded-proto") {
             continue;
         }
         let Some(t) = model.template_for(line) else {
             continue;
         };
-        let when = runtime_condition(&line.value)
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default();
+        let when = when_both_sent(&t.value, &line.value);
         let name = &line.name;
-        let message = if name.eq_ignore_ascii_case("host") {
+        let message = if line.is("host") {
             format!(
                 "Host is already set by ingress-nginx here: nginx sends two Host lines{when} and the backend answers 400 Bad Request"
             )
@@ -86,7 +82,8 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
                 .help(help)
                 .label(format!("second {name} line"))
                 .note(model.template_note(t))
-                .related_opt(t.location, "set first here"),
+                .related_opt(t.location, "set first here")
+                .note_opt(line.colon_note()),
         );
     }
 }

@@ -1,5 +1,10 @@
 use crate::diagnostic::Diagnostic;
-use crate::rules::{LocationModel, declare_rule, joined};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use crate::rules::{
+    HeaderLine, LocationModel, declare_rule, joined, normalized_name, when_both_sent,
+};
 
 declare_rule! {
     /// ## What it does
@@ -43,16 +48,18 @@ declare_rule! {
 
 /// Report the later of two user lines for a header the controller does not set.
 pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
-    let users: Vec<_> = model
-        .effective_user_lines()
-        .filter(|(_, l)| !l.value.is_empty())
-        .collect();
-    for (i, (_, later)) in users.iter().enumerate() {
-        if model.template_for(later).is_some() {
+    // The first user line of each name; a later one with the same name is the duplicate.
+    let mut first: HashMap<String, &HeaderLine> = HashMap::new();
+    for (_, later) in model.effective_user_lines() {
+        if later.value.is_empty() || model.template_for(later).is_some() {
             continue;
         }
-        let Some((_, earlier)) = users[..i].iter().find(|(_, e)| e.same_name(later)) else {
-            continue;
+        let earlier = match first.entry(normalized_name(&later.name)) {
+            Entry::Vacant(v) => {
+                v.insert(later);
+                continue;
+            }
+            Entry::Occupied(o) => *o.get(),
         };
         let (e, l) = (earlier.user().expect("user"), later.user().expect("user"));
         // Report on the line of the more specific source (an Ingress over the ConfigMap).
@@ -63,9 +70,10 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
         };
         let other_user = other.user().expect("user");
         let message = format!(
-            "{} is set twice in this location: nginx sends both lines and the backend sees `{}: {}`",
+            "{} is set twice in this location: nginx sends both lines{} and the backend sees `{}: {}`",
             primary.name,
-            primary.name,
+            when_both_sent(&earlier.value, &later.value),
+            primary.name.trim_end_matches(':'),
             joined(&earlier.value, &later.value)
         );
         let help = if e.source_label == l.source_label {

@@ -95,6 +95,10 @@ fn check_level(
     out: &mut Vec<Diagnostic>,
 ) {
     let src = snippet.src();
+    // Whether some location uses this level's lines, per family (computed once: a level can hold
+    // tens of thousands of lines).
+    let proxy_used = inherited_below(src, dirs, Family::Proxy);
+    let grpc_used = inherited_below(src, dirs, Family::Grpc);
     for d in dirs {
         let Some(family) = family_of(src, d) else {
             continue;
@@ -102,7 +106,11 @@ fn check_level(
         let Some(name_word) = d.args.first() else {
             continue;
         };
-        if inherited_below(src, dirs, family) {
+        let used = match family {
+            Family::Proxy => proxy_used,
+            Family::Grpc => grpc_used,
+        };
+        if used {
             continue;
         }
         let header = name_word.value(src).into_owned();

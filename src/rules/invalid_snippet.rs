@@ -1,5 +1,6 @@
 use crate::diagnostic::Diagnostic;
 use crate::nginx::context::{Ctx, validate};
+use crate::profile::ingress_nginx::LOCATION_DIRECTIVES;
 use crate::rules::{ParsedSnippet, declare_rule};
 
 declare_rule! {
@@ -47,6 +48,37 @@ declare_rule! {
 }
 
 const RELOAD: &str = "nginx -t rejects this; ingress-nginx (v1.12.1 and later) no longer tests snippets at admission, so the controller fails at reload and stops applying every later change";
+
+/// Report directives of a snippet inserted into a proxied location that the template already
+/// writes there once (nginx: "directive is duplicate").
+pub fn check_template_directives(
+    snippet: &ParsedSnippet<'_>,
+    prefix: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let src = snippet.src();
+    for d in &snippet.config.directives {
+        let name = d.name(src);
+        let Some((_, knob)) = LOCATION_DIRECTIVES.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        let help = if knob.starts_with("the ") {
+            format!("remove the line and use {knob}; {RELOAD}")
+        } else {
+            format!("remove the line and set the annotation `{prefix}/{knob}` instead; {RELOAD}")
+        };
+        out.push(
+            snippet
+                .diagnostic(
+                    &INVALID_SNIPPET,
+                    d.head_span(),
+                    format!("\"{name}\" directive is duplicate: ingress-nginx already writes it in every location"),
+                )
+                .help(help)
+                .label("rejected by nginx"),
+        );
+    }
+}
 
 /// Report syntax errors and directives nginx refuses in context `root`.
 pub fn check(snippet: &ParsedSnippet<'_>, root: Ctx, out: &mut Vec<Diagnostic>) {

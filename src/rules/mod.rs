@@ -257,9 +257,33 @@ impl HeaderLine {
         }
     }
 
+    /// Same header for the backend: names compare case-insensitively, and a trailing `:` (as in
+    /// `proxy_set_header X-Forwarded-Proto: https;`) is what backends strip when they parse
+    /// `X-Forwarded-Proto:: https`.
     #[must_use]
     pub fn same_name(&self, other: &HeaderLine) -> bool {
-        self.name.eq_ignore_ascii_case(&other.name)
+        self.is(other.name.trim_end_matches(':'))
+    }
+
+    /// The header is `name` (case-insensitive, trailing `:` ignored).
+    #[must_use]
+    pub fn is(&self, name: &str) -> bool {
+        self.name.trim_end_matches(':').eq_ignore_ascii_case(name)
+    }
+
+    /// A note for a name written with a trailing colon.
+    #[must_use]
+    pub fn colon_note(&self) -> Option<String> {
+        self.name.ends_with(':').then(|| {
+            format!(
+                "`{}` is not a separate header: nginx writes `{}: {}` and the backend reads it as `{}` with the value `: {}`",
+                self.name,
+                self.name,
+                self.value,
+                self.name.trim_end_matches(':'),
+                self.value
+            )
+        })
     }
 
     /// The diagnostic skeleton for a finding on this (user) line.
@@ -271,7 +295,7 @@ impl HeaderLine {
         d.source = Some(u.source_label.clone());
         d.snippet_line = u.snippet_line;
         d.inline_ignores.clone_from(&u.inline_ignores);
-        d.header = Some(self.name.clone());
+        d.header = Some(self.name.trim_end_matches(':').to_string());
         d
     }
 }
@@ -284,17 +308,42 @@ pub struct LocationModel {
     pub family: Family,
     pub version: Version,
     pub lines: Vec<HeaderLine>,
+    /// Indices of the template lines with a value (a few dozen at most), so that looking one up
+    /// does not scan every user line: snippets can hold tens of thousands.
+    templates: Vec<usize>,
 }
 
 impl LocationModel {
+    #[must_use]
+    pub fn new(
+        kind: LocationKind,
+        family: Family,
+        version: Version,
+        lines: Vec<HeaderLine>,
+    ) -> Self {
+        let templates = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.template().is_some_and(|t| !t.is_empty()))
+            .map(|(i, _)| i)
+            .collect();
+        Self {
+            kind,
+            family,
+            version,
+            lines,
+            templates,
+        }
+    }
+
     /// The template line that a user line repeats: same family, same name, non-empty.
     #[must_use]
     pub fn template_for(&self, line: &HeaderLine) -> Option<&TemplateHeader> {
-        self.lines
+        self.templates
             .iter()
+            .map(|&i| &self.lines[i])
             .filter(|l| l.family == line.family && l.same_name(line))
-            .filter_map(HeaderLine::template)
-            .find(|t| !t.is_empty())
+            .find_map(HeaderLine::template)
     }
 
     /// User lines that nginx applies here (the directive family the location uses).
@@ -330,6 +379,27 @@ impl LocationModel {
     }
 }
 
+/// A header name as the backend compares it: lowercase, trailing `:` removed.
+#[must_use]
+pub fn normalized_name(name: &str) -> String {
+    name.trim_end_matches(':').to_ascii_lowercase()
+}
+
+/// " (when `$a` is not empty)" for the values of two lines that may be empty at run time.
+#[must_use]
+pub fn when_both_sent(first: &str, second: &str) -> String {
+    let mut conds: Vec<String> = [first, second]
+        .iter()
+        .filter_map(|v| runtime_condition(v))
+        .collect();
+    conds.dedup();
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", conds.join(" and "))
+    }
+}
+
 /// What the backend sees for one header line, for messages: the value on a typical HTTPS request.
 #[must_use]
 pub fn example_value(value: &str) -> String {
@@ -343,6 +413,7 @@ pub fn example_value(value: &str) -> String {
         "$pass_port" | "$server_port" | "$pass_server_port" => "443".into(),
         "$req_id" | "$request_id" | "$http_x_request_id" => "<request id>".into(),
         "$request_uri" => "/path?query".into(),
+        "$ssl_client_verify" => "SUCCESS".into(),
         v => v.to_string(),
     }
 }
@@ -377,6 +448,8 @@ pub fn runtime_condition(value: &str) -> Option<String> {
             | "$best_http_host"
             | "$pass_port"
             | "$server_name"
+            | "$req_id"
+            | "$ssl_client_verify"
     );
     (is_single_var && !always_set).then(|| format!("when `{v}` is not empty"))
 }
@@ -384,7 +457,7 @@ pub fn runtime_condition(value: &str) -> Option<String> {
 /// The supported knob for a header the controller owns, if there is one.
 #[must_use]
 pub fn knob_for(header: &str) -> Option<&'static str> {
-    let h = header.to_ascii_lowercase();
+    let h = header.trim_end_matches(':').to_ascii_lowercase();
     Some(match h.as_str() {
         "x-forwarded-proto" | "x-forwarded-scheme" | "x-scheme" | "x-forwarded-port"
         | "x-forwarded-host" => {

@@ -1,7 +1,5 @@
 use crate::diagnostic::Diagnostic;
-use crate::rules::{
-    LocationModel, declare_rule, joined, knob_for, remove_advice, runtime_condition,
-};
+use crate::rules::{LocationModel, declare_rule, joined, knob_for, remove_advice, when_both_sent};
 
 declare_rule! {
     /// ## What it does
@@ -53,15 +51,13 @@ declare_rule! {
 /// Report every user X-Forwarded-Proto line that repeats the controller's.
 pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
     for (_, line) in model.effective_user_lines() {
-        if line.value.is_empty() || !line.name.eq_ignore_ascii_case("x-forwarded-proto") {
+        if line.value.is_empty() || !line.is("x-forwarded-proto") {
             continue;
         }
         let Some(t) = model.template_for(line) else {
             continue;
         };
-        let when = runtime_condition(&line.value)
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default();
+        let when = when_both_sent(&t.value, &line.value);
         let message = format!(
             "X-Forwarded-Proto is already set by ingress-nginx here: nginx sends both lines{when} and the backend sees `X-Forwarded-Proto: {}`",
             joined(&t.value, &line.value)
@@ -76,7 +72,8 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
                 .help(help)
                 .label("second X-Forwarded-Proto line")
                 .note(model.template_note(t))
-                .related_opt(t.location, "set first here"),
+                .related_opt(t.location, "set first here")
+                .note_opt(line.colon_note()),
         );
     }
 }
