@@ -17,12 +17,14 @@ pub mod cli;
 pub mod diagnostic;
 pub mod engine;
 pub mod input;
+pub mod k8s;
 pub mod model;
 pub mod nginx;
 pub mod profile;
 pub mod render;
 pub mod rules;
 pub mod source;
+pub mod telemetry;
 
 pub use diagnostic::{Diagnostic, ObjectRef, Severity};
 pub use engine::{Settings, check};

@@ -2,9 +2,12 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod audit;
+pub mod controller;
 pub mod explain;
 pub mod lint;
 pub mod rules;
+pub mod webhook;
 
 /// Finds nginx snippets that make ingress-nginx send a forwarding header twice.
 #[derive(Debug, Parser)]
@@ -22,6 +25,12 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// List the rules, or write their Markdown documentation.
     Rules(rules::RulesArgs),
+    /// Serve the validating admission webhook (HTTPS).
+    Webhook(webhook::WebhookArgs),
+    /// Watch Ingresses and controller ConfigMaps and publish findings as Events.
+    Controller(controller::ControllerArgs),
+    /// Lint every Ingress and controller ConfigMap of the current cluster once.
+    Audit(audit::AuditArgs),
 }
 
 /// Exit status, as ruff uses it.

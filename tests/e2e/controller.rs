@@ -1,0 +1,1 @@
+//! Controller end to end (being built).

@@ -1,0 +1,1 @@
+//! Webhook end to end (being built).
