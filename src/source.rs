@@ -90,15 +90,16 @@ impl SourceFile {
         let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
         let mut non_ascii_lines = Vec::new();
         line_starts.push(0);
-        for (i, &b) in text.as_bytes().iter().enumerate() {
-            if b == b'\n' {
-                line_starts.push((i + 1) as u32);
-            } else if !b.is_ascii() {
-                let line = (line_starts.len() - 1) as u32;
-                if non_ascii_lines.last() != Some(&line) {
-                    non_ascii_lines.push(line);
-                }
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+            if !bytes[start..nl].is_ascii() {
+                non_ascii_lines.push((line_starts.len() - 1) as u32);
             }
+            if nl < bytes.len() {
+                line_starts.push((nl + 1) as u32);
+            }
+            start = nl + 1;
         }
         Self {
             name: name.into(),

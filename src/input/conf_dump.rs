@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 
 use crate::diagnostic::{Diagnostic, ObjectRef};
 use crate::engine::{Settings, run_location_rules};
-use crate::model::{Text, Workspace};
+use crate::model::Workspace;
 use crate::nginx::ast::{Directive, Quote};
 use crate::nginx::context::Ctx;
 use crate::profile::ingress_nginx::{Family, TemplateHeader};
@@ -30,11 +30,8 @@ pub fn check<S: BuildHasher>(
     out: &mut Vec<Diagnostic>,
 ) {
     let f = ws.sources.get(file);
-    let text = Text {
-        value: f.text.to_string(),
-        map: SourceMap::identity(file, 0, f.text.len() as u32),
-    };
-    let snippet = ParsedSnippet::new("nginx.conf".to_string(), &text, None);
+    let map = SourceMap::identity(file, 0, f.text.len() as u32);
+    let snippet = ParsedSnippet::from_parts("nginx.conf".to_string(), &f.text, &map, None);
     rules::invalid_snippet::check(&snippet, Ctx::MAIN, out);
     rules::ineffective_inherited_header::check(
         &snippet,

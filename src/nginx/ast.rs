@@ -84,11 +84,14 @@ impl Word {
     }
 }
 
+/// Arguments of one directive; nearly all directives have three or fewer, kept inline.
+pub type Args = smallvec::SmallVec<[Word; 3]>;
+
 /// `name args... ;` or `name args... { ... }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Directive {
     pub name: Word,
-    pub args: Vec<Word>,
+    pub args: Args,
     pub block: Option<Block>,
     /// From the first byte of the name to the `;` or the closing `}` inclusive.
     pub span: Span,

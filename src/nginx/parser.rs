@@ -9,7 +9,7 @@
 //! [`MAX_DEPTH`], so hostile input (100,000 nested braces) costs linear time and bounded memory.
 
 use crate::nginx::ast::{
-    Block, Body, Comment, Config, Directive, Quote, SyntaxError, SyntaxErrorKind, Word,
+    Args, Block, Body, Comment, Config, Directive, Quote, SyntaxError, SyntaxErrorKind, Word,
 };
 use crate::source::Span;
 
@@ -31,7 +31,7 @@ pub fn parse(src: &str) -> Config {
 
 struct Frame {
     name: Word,
-    args: Vec<Word>,
+    args: Args,
     open: usize,
     /// The directive list of the enclosing level, resumed when this block closes.
     outer: Vec<Directive>,
@@ -101,7 +101,7 @@ impl Parser<'_> {
                                 quote: Quote::None,
                                 escaped: false,
                             },
-                            args: Vec::new(),
+                            args: Args::new(),
                             open,
                             outer: std::mem::take(&mut current),
                             anonymous: true,
@@ -109,7 +109,7 @@ impl Parser<'_> {
                         continue;
                     }
                     let name = words[0];
-                    let args: Vec<Word> = words.drain(..).skip(1).collect();
+                    let args: Args = words.drain(..).skip(1).collect();
                     if self.src[name.span.range()].ends_with("_by_lua_block") {
                         if let Some(close) = self.skip_lua(open) {
                             current.push(Directive {

@@ -95,6 +95,9 @@ fn check_level(
     out: &mut Vec<Diagnostic>,
 ) {
     let src = snippet.src();
+    if !dirs.iter().any(|d| family_of(src, d).is_some()) {
+        return;
+    }
     // Whether some location uses this level's lines, per family (computed once: a level can hold
     // tens of thousands of lines).
     let proxy_used = inherited_below(src, dirs, Family::Proxy);

@@ -8,10 +8,12 @@
 //! every snippet, and calls the checks with them.
 
 use crate::diagnostic::{Diagnostic, ObjectRef, Severity};
+use std::cell::OnceCell;
+
 use crate::model::Text;
 use crate::nginx::ast::Config;
 use crate::profile::ingress_nginx::{Family, TemplateHeader, Version};
-use crate::source::{Location, Span};
+use crate::source::{Location, SourceMap, Span};
 
 pub mod duplicate_controller_header;
 pub mod duplicate_snippet_header;
@@ -100,42 +102,52 @@ pub struct ParsedSnippet<'a> {
     /// `annotation nginx.ingress.kubernetes.io/configuration-snippet`, `ConfigMap key
     /// location-snippet`, or `nginx.conf`.
     pub source_label: String,
-    pub text: &'a Text,
+    src: &'a str,
+    map: &'a SourceMap,
     pub config: Config,
     pub object: Option<ObjectRef>,
-    line_starts: Vec<u32>,
+    /// Built on first use: most snippets (and most of a 16 MB `nginx.conf`) never need it.
+    line_starts: OnceCell<Vec<u32>>,
 }
 
 impl<'a> ParsedSnippet<'a> {
     #[must_use]
     pub fn new(source_label: String, text: &'a Text, object: Option<ObjectRef>) -> Self {
-        let config = crate::nginx::parser::parse(&text.value);
-        let mut line_starts = vec![0u32];
-        line_starts.extend(
-            text.value
-                .bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| (i + 1) as u32),
-        );
+        Self::from_parts(source_label, &text.value, &text.map, object)
+    }
+
+    /// Parse `src`, whose bytes `map` places in their file.
+    #[must_use]
+    pub fn from_parts(
+        source_label: String,
+        src: &'a str,
+        map: &'a SourceMap,
+        object: Option<ObjectRef>,
+    ) -> Self {
         Self {
             source_label,
-            text,
-            config,
+            src,
+            map,
+            config: crate::nginx::parser::parse(src),
             object,
-            line_starts,
+            line_starts: OnceCell::new(),
         }
     }
 
     #[must_use]
-    pub fn src(&self) -> &str {
-        &self.text.value
+    pub fn src(&self) -> &'a str {
+        self.src
     }
 
     /// 1-based line inside the snippet.
     #[must_use]
     pub fn line_of(&self, offset: u32) -> usize {
-        match self.line_starts.binary_search(&offset) {
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', self.src.as_bytes()).map(|i| (i + 1) as u32))
+                .collect()
+        });
+        match starts.binary_search(&offset) {
             Ok(i) => i + 1,
             Err(i) => i,
         }
@@ -144,13 +156,19 @@ impl<'a> ParsedSnippet<'a> {
     /// The file location of a span of the snippet.
     #[must_use]
     pub fn locate(&self, span: Span) -> Location {
-        self.text.map.map_span(span)
+        self.map.map_span(span)
     }
 
     /// Rule ids named by `# snippet-guard: ignore <id>...` comments on the line of `offset`.
     /// `ignore` with no id, or `all`, silences every rule.
     #[must_use]
     pub fn inline_ignores(&self, offset: u32) -> Vec<String> {
+        // Only a comment after `offset` on the same line can apply: look there first, cheaply.
+        let rest = &self.src[offset as usize..];
+        let eol = memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len());
+        if !rest[..eol].contains("snippet-guard:") {
+            return Vec::new();
+        }
         let line = self.line_of(offset);
         let mut out = Vec::new();
         let start = self
