@@ -47,6 +47,18 @@ struct Parser<'a> {
     errors: Vec<SyntaxError>,
 }
 
+/// Bytes that end or change an unquoted word: white space, `;`, `{`, `\\` and `$`.
+static WORD_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    let special = b" \t\r\n;{\\$";
+    while i < special.len() {
+        t[special[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
@@ -60,7 +72,7 @@ impl Parser<'_> {
     }
 
     fn run(mut self) -> Config {
-        if let Some(nul) = self.b.iter().position(|&c| c == 0) {
+        if let Some(nul) = memchr::memchr(0, self.b) {
             self.error(nul, nul + 1, SyntaxErrorKind::NulByte);
         }
         let mut stack: Vec<Frame> = Vec::new();
@@ -83,10 +95,11 @@ impl Parser<'_> {
                         let name = words[0];
                         current.push(Directive {
                             name,
-                            args: words.drain(..).skip(1).collect(),
+                            args: Args::from_slice(&words[1..]),
                             block: None,
                             span: Span::new(name.span.start as usize, self.pos + 1),
                         });
+                        words.clear();
                     }
                     self.pos += 1;
                 }
@@ -109,7 +122,8 @@ impl Parser<'_> {
                         continue;
                     }
                     let name = words[0];
-                    let args: Args = words.drain(..).skip(1).collect();
+                    let args = Args::from_slice(&words[1..]);
+                    words.clear();
                     if self.src[name.span.range()].ends_with("_by_lua_block") {
                         if let Some(close) = self.skip_lua(open) {
                             current.push(Directive {
@@ -263,6 +277,14 @@ impl Parser<'_> {
         let mut escaped = false;
         let mut variable = false;
         while self.pos < len {
+            // Most bytes of a word are plain: skip them without branching on each kind.
+            while self.pos < len && !WORD_SPECIAL[self.b[self.pos] as usize] {
+                self.pos += 1;
+                variable = false;
+            }
+            if self.pos >= len {
+                break;
+            }
             let ch = self.b[self.pos];
             if ch == b'{' && variable {
                 self.pos += 1;
