@@ -19,7 +19,13 @@ fn conf(servers: usize) -> (PathBuf, String) {
         std::fs::create_dir_all(out.parent().expect("has a parent")).expect("bench-out");
         let status = Command::new("python3")
             .arg(root.join("../shared/bench/gen_conf.py"))
-            .args(["--servers", &servers.to_string(), "--dup-every", "7", "--out"])
+            .args([
+                "--servers",
+                &servers.to_string(),
+                "--dup-every",
+                "7",
+                "--out",
+            ])
             .arg(&out)
             .status()
             .expect("python3 runs gen_conf.py");

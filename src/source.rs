@@ -60,7 +60,7 @@ pub struct SourceFile {
     /// Display name: a path as given on the command line, `<stdin>`, or `namespace/name` for
     /// objects that did not come from a file.
     pub name: String,
-    pub text: Arc<str>,
+    pub text: Arc<String>,
     line_starts: Vec<u32>,
     /// Lines (by index) that hold a non-ASCII byte; on the others a column is a byte difference,
     /// which keeps column lookups O(1) on the one-line JSON documents `kubectl -o json` can emit.
@@ -85,8 +85,9 @@ pub struct LineCol {
 
 impl SourceFile {
     #[must_use]
-    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
-        let text: Arc<str> = text.into();
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        // An owned String moves in without a copy (a 16 MB nginx.conf is read once).
+        let text = Arc::new(text.into());
         let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
         let mut non_ascii_lines = Vec::new();
         line_starts.push(0);

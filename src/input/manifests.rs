@@ -267,7 +267,7 @@ fn align(raw: &str, raw_start: u32, decoded: &str, double_quoted: bool) -> Vec<(
 struct Loader<'w> {
     ws: &'w mut Workspace,
     file: FileId,
-    text: std::sync::Arc<str>,
+    text: std::sync::Arc<String>,
 }
 
 impl Loader<'_> {

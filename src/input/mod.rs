@@ -52,8 +52,13 @@ fn by_extension(path: &Path) -> Format {
 
 /// Add a text to the workspace and read it.
 pub fn add_text(ws: &mut Workspace, name: &str, text: &str, format: Format) {
+    add_string(ws, name, text.to_string(), format);
+}
+
+/// Add an owned text (no copy) to the workspace and read it.
+pub fn add_string(ws: &mut Workspace, name: &str, text: String, format: Format) {
     let format = match format {
-        Format::Auto => sniff(text),
+        Format::Auto => sniff(&text),
         f => f,
     };
     let file = ws.sources.add(SourceFile::new(name, text));
@@ -67,10 +72,17 @@ pub fn add_text(ws: &mut Workspace, name: &str, text: &str, format: Format) {
 /// Add raw bytes: invalid UTF-8 in a manifest is reported; an `nginx.conf` is read lossily, as
 /// nginx itself does not care about encodings.
 pub fn add_bytes(ws: &mut Workspace, name: &str, bytes: &[u8], format: Format) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => add_text(ws, name, text, format),
+    add_vec(ws, name, bytes.to_vec(), format);
+}
+
+/// [`add_bytes`] for an owned buffer: valid UTF-8 is kept without a copy.
+pub fn add_vec(ws: &mut Workspace, name: &str, bytes: Vec<u8>, format: Format) {
+    match String::from_utf8(bytes) {
+        Ok(text) => add_string(ws, name, text, format),
         Err(e) => {
-            let text = String::from_utf8_lossy(bytes);
+            let e_valid = e.utf8_error();
+            let bytes = e.into_bytes();
+            let text = String::from_utf8_lossy(&bytes);
             let format = match format {
                 Format::Auto => sniff(&text),
                 f => f,
@@ -79,9 +91,9 @@ pub fn add_bytes(ws: &mut Workspace, name: &str, bytes: &[u8], format: Format) {
                 add_text(ws, name, &text, Format::Conf);
                 return;
             }
-            let file = ws.sources.add(SourceFile::new(name, text.as_ref()));
+            let file = ws.sources.add(SourceFile::new(name, text.into_owned()));
             ws.files += 1;
-            let at = e.valid_up_to();
+            let at = e_valid.valid_up_to();
             ws.load_diagnostics.push(
                 crate::Diagnostic::new(
                     &crate::rules::invalid_snippet::INVALID_SNIPPET,
@@ -147,7 +159,7 @@ pub fn load_paths(ws: &mut Workspace, paths: &[PathBuf], format: Format) -> Resu
                     source,
                 }
             })?;
-            add_bytes(ws, "<stdin>", &buf, format);
+            add_vec(ws, "<stdin>", buf, format);
             continue;
         }
         let meta = std::fs::metadata(path).map_err(|source| InputError::Io {
@@ -170,7 +182,7 @@ pub fn load_paths(ws: &mut Workspace, paths: &[PathBuf], format: Format) -> Resu
                 Format::Auto => by_extension(&f),
                 other => other,
             };
-            add_bytes(ws, &f.display().to_string(), &bytes, fmt);
+            add_vec(ws, &f.display().to_string(), bytes, fmt);
         }
     }
     Ok(())
