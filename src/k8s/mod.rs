@@ -4,3 +4,7 @@
 //! Objects reach the engine the same way files do: serialized to JSON and read by
 //! [`crate::input::add_text`], so the webhook, the controller and `lint` share one code path and
 //! one wording.
+
+pub mod configmap_cache;
+pub mod tls;
+pub mod webhook;
