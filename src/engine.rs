@@ -53,7 +53,7 @@ impl Default for Settings {
 pub const SUPPRESSION_PREFIX: &str = "snippet-guard.io/ignore-";
 
 /// Names ingress-nginx installs its ConfigMap under (Helm chart, static manifests, old releases).
-const CONTROLLER_CONFIGMAP_NAMES: [&str; 4] = [
+pub const CONTROLLER_CONFIGMAP_NAMES: [&str; 4] = [
     "ingress-nginx-controller",
     "nginx-configuration",
     "nginx-ingress-controller",
@@ -61,7 +61,7 @@ const CONTROLLER_CONFIGMAP_NAMES: [&str; 4] = [
 ];
 
 /// ConfigMap keys only the ingress-nginx controller ConfigMap carries.
-const CONTROLLER_KEYS: [&str; 12] = [
+pub const CONTROLLER_KEYS: [&str; 12] = [
     "location-snippet",
     "server-snippet",
     "http-snippet",

@@ -5,6 +5,10 @@
 //! [`crate::input::add_text`], so the webhook, the controller and `lint` share one code path and
 //! one wording.
 
+pub mod audit;
 pub mod configmap_cache;
+pub mod controller;
+pub mod events;
+pub mod leader;
 pub mod tls;
 pub mod webhook;

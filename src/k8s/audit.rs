@@ -1,0 +1,223 @@
+//! `snippet-guard audit`: list what the controller would watch, once, and lint it in context.
+//!
+//! Lists the Ingresses (one namespace or all), every IngressClass, and the controller
+//! ConfigMaps: those named with `--controller-configmap` (read with `get`), else every
+//! ConfigMap the engine would recognise as one (listed cluster-wide, kept by name, labels or
+//! keys), plus the ConfigMaps their `proxy-set-headers` keys name. Each object is trimmed and
+//! written as YAML ([`objects`]) under the name `<kind>/<namespace>/<name>.yaml`, in the
+//! order `lint` walks a directory tree; `lint configmap ingress ingressclass` run on those
+//! texts saved as files prints the same report, byte for byte.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::api::ListParams;
+use kube::{Api, Client};
+use serde::de::DeserializeOwned;
+
+use crate::engine::{CONTROLLER_CONFIGMAP_NAMES, CONTROLLER_KEYS, Settings};
+use crate::input::{self, Format};
+use crate::k8s::controller::config::{NsName, parse_ns_name, proxy_set_headers_ref};
+use crate::k8s::controller::objects;
+use crate::model::Workspace;
+
+/// Which Ingresses to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// `-A`.
+    AllNamespaces,
+    /// `-n NS`, or the context's namespace.
+    Namespace(String),
+}
+
+/// What can go wrong talking to the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An API call failed.
+    #[error("cannot {what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Api { .. } => "api",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One object as the text the engine reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    /// `ingress/<ns>/<name>.yaml` and so on.
+    pub name: String,
+    pub yaml: String,
+}
+
+const PAGE: u32 = 500;
+
+async fn list_all<K>(api: &Api<K>, what: &str) -> Result<Vec<K>>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(PAGE);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list(&lp).await.map_err(|source| Error::Api {
+            what: format!("list {what}"),
+            source,
+        })?;
+        out.extend(page.items);
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+fn forbidden_or_missing(e: &Error) -> bool {
+    matches!(e, Error::Api { source: kube::Error::Api(s), .. } if s.code == 403 || s.code == 404)
+}
+
+/// A ConfigMap the engine recognises as an ingress-nginx controller ConfigMap without
+/// `--controller-configmap`: by name, by the chart's labels, or by a key only it carries.
+#[must_use]
+pub fn looks_like_controller_configmap(cm: &ConfigMap) -> bool {
+    let name = cm.metadata.name.as_deref().unwrap_or_default();
+    let label = |k: &str| {
+        cm.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(k))
+            .map(String::as_str)
+    };
+    CONTROLLER_CONFIGMAP_NAMES.contains(&name)
+        || (label("app.kubernetes.io/name") == Some("ingress-nginx")
+            && label("app.kubernetes.io/component") == Some("controller"))
+        || cm
+            .data
+            .as_ref()
+            .is_some_and(|d| d.keys().any(|k| CONTROLLER_KEYS.contains(&k.as_str())))
+}
+
+async fn get_configmap(client: &Client, (ns, name): &NsName) -> Result<Option<ConfigMap>> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    api.get_opt(name).await.map_err(|source| Error::Api {
+        what: format!("get ConfigMap {ns}/{name}"),
+        source,
+    })
+}
+
+/// List and trim everything the audit judges; sorted as `lint` walks files.
+pub async fn collect(client: &Client, scope: &Scope, settings: &Settings) -> Result<Vec<Text>> {
+    let prefix = &settings.annotation_prefix;
+    let mut texts = Vec::new();
+
+    let ingresses: Api<Ingress> = match scope {
+        Scope::AllNamespaces => Api::all(client.clone()),
+        Scope::Namespace(ns) => Api::namespaced(client.clone(), ns),
+    };
+    for mut ing in list_all(&ingresses, "Ingresses").await? {
+        objects::trim_ingress(&mut ing, prefix);
+        texts.push(Text {
+            name: objects::ingress_file_name(&ing),
+            yaml: objects::ingress_yaml(&ing, prefix),
+        });
+    }
+
+    match list_all(&Api::<IngressClass>::all(client.clone()), "IngressClasses").await {
+        Ok(classes) => {
+            for mut ic in classes {
+                objects::trim_ingress_class(&mut ic);
+                texts.push(Text {
+                    name: objects::ingress_class_file_name(&ic),
+                    yaml: objects::ingress_class_yaml(&ic),
+                });
+            }
+        }
+        Err(e) if forbidden_or_missing(&e) => {
+            tracing::warn!(error = %e, "IngressClasses not read: Ingresses are judged by class name only");
+        }
+        Err(e) => return Err(e),
+    }
+
+    let mut configmaps: Vec<ConfigMap> = Vec::new();
+    if settings.controller_configmaps.is_empty() {
+        match list_all(&Api::<ConfigMap>::all(client.clone()), "ConfigMaps").await {
+            Ok(all) => configmaps.extend(all.into_iter().filter(looks_like_controller_configmap)),
+            Err(e) if forbidden_or_missing(&e) => {
+                tracing::warn!(error = %e, "ConfigMaps not read: judging with ingress-nginx defaults; name the controller ConfigMap with --controller-configmap");
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        for reference in settings
+            .controller_configmaps
+            .iter()
+            .filter_map(|s| parse_ns_name(s))
+        {
+            if let Some(cm) = get_configmap(client, &reference).await? {
+                configmaps.push(cm);
+            } else {
+                tracing::warn!(
+                    namespace = %reference.0,
+                    name = %reference.1,
+                    "controller ConfigMap not found"
+                );
+            }
+        }
+    }
+    let have = |cms: &[ConfigMap], r: &NsName| {
+        cms.iter().any(|c| {
+            c.metadata.namespace.as_deref() == Some(r.0.as_str())
+                && c.metadata.name.as_deref() == Some(r.1.as_str())
+        })
+    };
+    let refs: BTreeSet<NsName> = configmaps
+        .iter()
+        .filter_map(proxy_set_headers_ref)
+        .collect();
+    for r in refs {
+        if !have(&configmaps, &r)
+            && let Some(cm) = get_configmap(client, &r).await?
+        {
+            configmaps.push(cm);
+        }
+    }
+    for mut cm in configmaps {
+        objects::trim_configmap(&mut cm);
+        texts.push(Text {
+            name: objects::configmap_file_name(&cm),
+            yaml: objects::configmap_yaml(&cm),
+        });
+    }
+    sort_like_a_walk(&mut texts);
+    Ok(texts)
+}
+
+/// `lint DIR` visits files in path-component order.
+pub fn sort_like_a_walk(texts: &mut [Text]) {
+    texts.sort_by(|a, b| a.name.split('/').cmp(b.name.split('/')));
+}
+
+/// The texts as a workspace, read the way `lint` reads files.
+#[must_use]
+pub fn workspace(texts: Vec<Text>) -> Workspace {
+    let mut ws = Workspace::new();
+    for t in texts {
+        input::add_string(&mut ws, &t.name, t.yaml, Format::Yaml);
+    }
+    ws
+}

@@ -1,0 +1,338 @@
+//! The objects every Ingress is judged against: the controller ConfigMap(s) named with
+//! `--controller-configmap`, the ConfigMap each one's `proxy-set-headers` key names, and every
+//! IngressClass. Each ConfigMap is followed by a reflector on a watch narrowed to its name
+//! (`fieldSelector=metadata.name=NAME`, so only `get`/`list`/`watch` on ConfigMaps in those
+//! namespaces is needed); a `proxy-set-headers` watch starts and stops as the reference changes.
+//! IngressClasses come from one cluster-wide reflector. Every object is trimmed on arrival.
+//!
+//! Readers see an immutable [`ConfigSnapshot`] through a `tokio::sync::watch` channel; it is
+//! replaced only when the serialized texts change, so a resync that changes nothing re-checks
+//! nothing, and every real change re-checks every Ingress (each one depends on all of it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
+use k8s_openapi::api::networking::v1::IngressClass;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, reflector as reflect};
+use kube::{Api, Client, Resource};
+use tokio::sync::{mpsc, watch};
+
+use super::Error;
+use super::objects;
+use crate::diagnostic::ObjectRef;
+
+/// `(namespace, name)`.
+pub type NsName = (String, String);
+
+/// One context object, serialized for the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigObject {
+    /// The engine's reference (findings carry it).
+    pub object: ObjectRef,
+    /// The reference Events point at (`regarding`), uid included.
+    pub reference: ObjectReference,
+    /// [`objects::file_name`].
+    pub file_name: String,
+    /// [`objects::configmap_yaml`] / [`objects::ingress_class_yaml`].
+    pub yaml: String,
+}
+
+impl ConfigObject {
+    #[must_use]
+    pub fn configmap(cm: &ConfigMap) -> Self {
+        Self {
+            object: objects::configmap_ref(cm),
+            reference: cm.object_ref(&()),
+            file_name: objects::configmap_file_name(cm),
+            yaml: objects::configmap_yaml(cm),
+        }
+    }
+
+    #[must_use]
+    pub fn ingress_class(ic: &IngressClass) -> Self {
+        Self {
+            object: ObjectRef {
+                api_version: "networking.k8s.io/v1".into(),
+                kind: "IngressClass".into(),
+                namespace: None,
+                name: ic.metadata.name.clone().unwrap_or_default(),
+            },
+            reference: ic.object_ref(&()),
+            file_name: objects::ingress_class_file_name(ic),
+            yaml: objects::ingress_class_yaml(ic),
+        }
+    }
+
+    #[must_use]
+    pub fn is_configmap(&self) -> bool {
+        self.object.kind == "ConfigMap"
+    }
+}
+
+/// What reconciles see.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigSnapshot {
+    /// ConfigMaps first, then IngressClasses, each sorted by name.
+    pub objects: Vec<ConfigObject>,
+    /// Every watch has listed once.
+    pub synced: bool,
+}
+
+/// Equal when the engine would see the same texts (uids and resourceVersions aside).
+impl PartialEq for ConfigSnapshot {
+    fn eq(&self, other: &Self) -> bool {
+        self.synced == other.synced
+            && self.objects.len() == other.objects.len()
+            && self
+                .objects
+                .iter()
+                .zip(&other.objects)
+                .all(|(a, b)| a.file_name == b.file_name && a.yaml == b.yaml)
+    }
+}
+
+impl ConfigSnapshot {
+    /// A synced snapshot of these objects (tests, benchmarks, audit).
+    #[must_use]
+    pub fn of(configmaps: &[ConfigMap], classes: &[IngressClass]) -> Self {
+        let mut objects: Vec<ConfigObject> =
+            configmaps.iter().map(ConfigObject::configmap).collect();
+        objects.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+        let mut cls: Vec<ConfigObject> = classes.iter().map(ConfigObject::ingress_class).collect();
+        cls.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+        objects.extend(cls);
+        Self {
+            objects,
+            synced: true,
+        }
+    }
+}
+
+/// The ConfigMap a controller ConfigMap's `proxy-set-headers` names (`NS/NAME`, or `NAME` in
+/// the controller's namespace).
+#[must_use]
+pub fn proxy_set_headers_ref(cm: &ConfigMap) -> Option<NsName> {
+    let value = cm.data.as_ref()?.get("proxy-set-headers")?.trim();
+    if value.is_empty() {
+        return None;
+    }
+    Some(match value.split_once('/') {
+        Some((ns, name)) => (ns.to_string(), name.to_string()),
+        None => (
+            cm.metadata.namespace.clone().unwrap_or_default(),
+            value.to_string(),
+        ),
+    })
+}
+
+/// Parse `NS/NAME`.
+#[must_use]
+pub fn parse_ns_name(s: &str) -> Option<NsName> {
+    let (ns, name) = s.split_once('/')?;
+    (!ns.is_empty() && !name.is_empty() && !name.contains('/'))
+        .then(|| (ns.to_string(), name.to_string()))
+}
+
+/// A reflector feeding a store; the task stops when dropped.
+struct Reflected<K: Resource + Clone + 'static>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    store: Store<K>,
+    synced: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<K: Resource + Clone + 'static> Drop for Reflected<K>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn reflected<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    trim: fn(&mut K),
+    what: String,
+    notify: mpsc::Sender<()>,
+) -> Reflected<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let synced = Arc::new(AtomicBool::new(false));
+    let flag = synced.clone();
+    // The watcher relists after `410 Gone` and reconnects with backoff after API server
+    // restarts; errors are only logged here.
+    let stream = reflect(writer, watcher::watcher(api, config).modify(trim)).default_backoff();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::InitDone) => {
+                    flag.store(true, Ordering::SeqCst);
+                    tracing::debug!(watch = %what, "listed");
+                    let _ = notify.try_send(());
+                }
+                Ok(Event::Apply(_) | Event::Delete(_)) => {
+                    let _ = notify.try_send(());
+                }
+                Ok(Event::Init | Event::InitApply(_)) => {}
+                Err(e) => {
+                    let e = Error::Watch(e);
+                    tracing::warn!(watch = %what, error = %e, "watch failed; retrying with backoff");
+                }
+            }
+        }
+    });
+    Reflected {
+        store,
+        synced,
+        task,
+    }
+}
+
+fn watch_configmap(
+    client: &Client,
+    (ns, name): &NsName,
+    notify: mpsc::Sender<()>,
+) -> Reflected<ConfigMap> {
+    reflected(
+        Api::namespaced(client.clone(), ns),
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+        objects::trim_configmap,
+        format!("ConfigMap {ns}/{name}"),
+        notify,
+    )
+}
+
+/// Follow `controllers` (and what their `proxy-set-headers` name) and the IngressClasses;
+/// publish snapshots on `tx` until every receiver is gone.
+pub async fn watch_config(
+    client: Client,
+    controllers: Vec<NsName>,
+    tx: watch::Sender<Arc<ConfigSnapshot>>,
+) {
+    let (notify, mut changes) = mpsc::channel::<()>(1);
+    let classes = reflected(
+        Api::<IngressClass>::all(client.clone()),
+        watcher::Config::default(),
+        objects::trim_ingress_class,
+        "IngressClasses".to_string(),
+        notify.clone(),
+    );
+    let mut maps: BTreeMap<NsName, Reflected<ConfigMap>> = controllers
+        .iter()
+        .map(|c| (c.clone(), watch_configmap(&client, c, notify.clone())))
+        .collect();
+    let mut ever_synced = false;
+    loop {
+        // Start and stop proxy-set-headers watches, then build the snapshot.
+        let mut configmaps = Vec::new();
+        let mut header_maps = BTreeSet::new();
+        for c in &controllers {
+            for cm in maps[c].store.state() {
+                header_maps.extend(proxy_set_headers_ref(&cm));
+                configmaps.push(cm);
+            }
+        }
+        maps.retain(|k, _| controllers.contains(k) || header_maps.contains(k));
+        for h in header_maps.iter().filter(|h| !controllers.contains(h)) {
+            let w = maps.entry(h.clone()).or_insert_with(|| {
+                tracing::info!(namespace = %h.0, name = %h.1, "watching the proxy-set-headers ConfigMap");
+                watch_configmap(&client, h, notify.clone())
+            });
+            configmaps.extend(w.store.state());
+        }
+        let synced = classes.synced.load(Ordering::SeqCst)
+            && maps.values().all(|w| w.synced.load(Ordering::SeqCst));
+        if synced && !ever_synced {
+            ever_synced = true;
+            for c in &controllers {
+                if maps[c].store.is_empty() {
+                    tracing::warn!(namespace = %c.0, name = %c.1, "controller ConfigMap not found; judging with ingress-nginx defaults");
+                }
+            }
+        }
+        let configmaps: Vec<ConfigMap> = configmaps.iter().map(|c| (**c).clone()).collect();
+        let classes: Vec<IngressClass> = classes
+            .store
+            .state()
+            .iter()
+            .map(|c| (**c).clone())
+            .collect();
+        let mut snapshot = ConfigSnapshot::of(&configmaps, &classes);
+        snapshot.synced = ever_synced;
+        tx.send_if_modified(|current| {
+            if **current == snapshot {
+                false
+            } else {
+                tracing::info!(
+                    objects = snapshot.objects.len(),
+                    synced = snapshot.synced,
+                    "controller configuration changed; re-checking every Ingress"
+                );
+                *current = Arc::new(snapshot);
+                true
+            }
+        });
+        tokio::select! {
+            () = tx.closed() => break,
+            _ = changes.recv() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert_eq!(
+            parse_ns_name("ingress-nginx/ingress-nginx-controller"),
+            Some(("ingress-nginx".into(), "ingress-nginx-controller".into()))
+        );
+        assert_eq!(parse_ns_name("nope"), None);
+        assert_eq!(parse_ns_name("a/b/c"), None);
+        let mut cm = ConfigMap::default();
+        cm.metadata.namespace = Some("ingress-nginx".into());
+        cm.data = Some([("proxy-set-headers".to_string(), " custom ".to_string())].into());
+        assert_eq!(
+            proxy_set_headers_ref(&cm),
+            Some(("ingress-nginx".into(), "custom".into()))
+        );
+        cm.data = Some([("proxy-set-headers".to_string(), "other/custom".to_string())].into());
+        assert_eq!(
+            proxy_set_headers_ref(&cm),
+            Some(("other".into(), "custom".into()))
+        );
+    }
+
+    #[test]
+    fn snapshots_compare_by_text() {
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some("c".into());
+        cm.metadata.namespace = Some("n".into());
+        cm.metadata.resource_version = Some("1".into());
+        let a = ConfigSnapshot::of(std::slice::from_ref(&cm), &[]);
+        cm.metadata.resource_version = Some("2".into());
+        assert_eq!(a, ConfigSnapshot::of(std::slice::from_ref(&cm), &[]));
+        cm.data = Some([("k".to_string(), "v".to_string())].into());
+        assert_ne!(a, ConfigSnapshot::of(&[cm], &[]));
+    }
+}

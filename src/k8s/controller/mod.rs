@@ -1,0 +1,638 @@
+//! `snippet-guard controller`: watch Ingresses and the ingress-nginx configuration, publish each
+//! finding as an Event on the object that carries the offending line.
+//!
+//! - **Ingresses**: a kube-runtime [`Controller`] per watched scope (all namespaces, or one per
+//!   `--namespace`). Objects are trimmed as they arrive ([`objects::trim_ingress`]) before the
+//!   reflector stores them, and only changes to what the rules read trigger a reconcile.
+//! - **Configuration** ([`config`]): the controller ConfigMap(s), the `proxy-set-headers`
+//!   ConfigMap and the IngressClasses, as one immutable [`ConfigSnapshot`]. A change re-checks
+//!   every Ingress (`reconcile_all_on`), and re-checks the ConfigMaps themselves
+//!   ([`reconcile_config`]): findings in `location-snippet` and friends are published on the
+//!   ConfigMap.
+//! - **One reconcile** = the engine on the object's YAML text plus the snapshot's texts, keeping
+//!   the findings about that object ([`judge_ingress`]); each becomes a `Warning` Event
+//!   ([`crate::k8s::events`]); when an object that had findings has none left, one `Normal`
+//!   Event says so. A failing Event write is retried with backoff and counted; when the retries
+//!   run out the reconcile fails, is counted and requeued.
+//! - **High availability**: every replica watches (warm cache), only the Lease holder
+//!   ([`crate::k8s::leader`]) reconciles; gaining the Lease re-checks everything.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::runtime::PredicateConfig;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{Store, store::Writer};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tokio::sync::watch;
+use tracing::{Span, field, instrument};
+
+use crate::diagnostic::{Diagnostic, ObjectRef};
+use crate::engine::Settings;
+use crate::input::{self, Format};
+use crate::model::Workspace;
+
+pub mod config;
+pub mod metrics;
+pub mod objects;
+pub mod run;
+pub mod server;
+
+pub use config::{ConfigObject, ConfigSnapshot};
+pub use metrics::Metrics;
+
+/// Everything that can go wrong in the controller.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An Event write failed on every retry.
+    #[error("publishing an Event failed: {0}")]
+    PublishEvent(#[source] kube::Error),
+    /// A watch failed (it is retried with backoff).
+    #[error("watch failed: {0}")]
+    Watch(#[source] watcher::Error),
+    /// The engine panicked on an object (a bug; the object is retried later).
+    #[error("the engine failed on {object}: {message}")]
+    Engine { object: String, message: String },
+    /// Leader election could not talk to the API server.
+    #[error("leader election failed: {0}")]
+    Leader(#[source] kube_lease_manager::LeaseManagerError),
+    /// `--exclude-namespace-selector` is not a label selector.
+    #[error("invalid --exclude-namespace-selector `{selector}`: {message}")]
+    Selector { selector: String, message: String },
+    /// The HTTP listener could not start.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The `error` label of `reconcile_failures`.
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::PublishEvent(_) => "publish_event",
+            Error::Watch(_) => "watch",
+            Error::Engine { .. } => "engine",
+            Error::Leader(_) => "leader",
+            Error::Selector { .. } => "selector",
+            Error::Listen { .. } => "listen",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where Events go: kube-runtime's [`Recorder`], or a counter in benchmarks.
+pub trait Publish: Send + Sync + fmt::Debug {
+    fn publish<'a>(
+        &'a self,
+        event: &'a Event,
+        regarding: &'a ObjectReference,
+    ) -> BoxFuture<'a, Result<(), kube::Error>>;
+}
+
+/// [`Publish`] through kube-runtime's [`Recorder`]: it keys repeats on (type, reason, action,
+/// object) and turns them into an event series (a PATCH of the first Event) for 6 minutes.
+#[derive(Clone)]
+pub struct RecorderPublisher(pub Recorder);
+
+impl fmt::Debug for RecorderPublisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecorderPublisher")
+    }
+}
+
+impl Publish for RecorderPublisher {
+    fn publish<'a>(
+        &'a self,
+        event: &'a Event,
+        regarding: &'a ObjectReference,
+    ) -> BoxFuture<'a, Result<(), kube::Error>> {
+        self.0.publish(event, regarding).boxed()
+    }
+}
+
+/// How Event writes and failed reconciles are retried.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// Tries per Event before the reconcile fails.
+    pub attempts: u32,
+    /// First pause between tries; doubles up to `max_delay`.
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    /// When a failed reconcile runs again.
+    pub requeue: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            requeue: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Namespaces skipped by `--exclude-namespace-selector`; `None` until their watch has listed.
+pub type Excluded = Option<Arc<BTreeSet<String>>>;
+
+/// State shared by every reconcile.
+pub struct Context {
+    pub settings: Settings,
+    pub publisher: Arc<dyn Publish>,
+    pub config: watch::Receiver<Arc<ConfigSnapshot>>,
+    pub leader: watch::Receiver<bool>,
+    pub excluded: watch::Receiver<Excluded>,
+    pub metrics: Arc<Metrics>,
+    pub retry: Retry,
+    /// Objects with findings are checked (and their Warnings published) again after this long,
+    /// so they stay visible past the API server's Event TTL (1 h by default).
+    pub reminder: Duration,
+    /// Rule ids of the findings last published per object (leader only).
+    findings: Mutex<HashMap<ObjectRef, Vec<&'static str>>>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .field("leader", &*self.leader.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    #[must_use]
+    pub fn new(
+        settings: Settings,
+        publisher: Arc<dyn Publish>,
+        config: watch::Receiver<Arc<ConfigSnapshot>>,
+        leader: watch::Receiver<bool>,
+        excluded: watch::Receiver<Excluded>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            settings,
+            publisher,
+            config,
+            leader,
+            excluded,
+            metrics,
+            retry: Retry::default(),
+            reminder: Duration::from_secs(30 * 60),
+            findings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// `None` while the excluded namespaces are not known yet.
+    #[must_use]
+    pub fn is_excluded(&self, namespace: &str) -> Option<bool> {
+        self.excluded
+            .borrow()
+            .as_ref()
+            .map(|set| set.contains(namespace))
+    }
+
+    /// Objects with findings now, and their rule ids (tests, logs).
+    #[must_use]
+    pub fn current_findings(&self) -> BTreeMap<ObjectRef, Vec<&'static str>> {
+        self.lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef, Vec<&'static str>>> {
+        // A panic while holding the lock leaves a consistent map (every update is one insert or
+        // remove), so a poisoned lock is still usable.
+        self.findings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Record `rules` as the object's findings and move the gauge accordingly.
+    fn set_findings(&self, key: &ObjectRef, rules: Vec<&'static str>) {
+        let namespace = key.namespace.clone().unwrap_or_default();
+        let gauge = |rule: &str| {
+            self.metrics
+                .findings
+                .get_or_create(&metrics::FindingLabels {
+                    rule: rule.to_string(),
+                    namespace: namespace.clone(),
+                })
+        };
+        for rule in &rules {
+            gauge(rule).inc();
+        }
+        let mut map = self.lock();
+        let old = if rules.is_empty() {
+            map.remove(key)
+        } else {
+            map.insert(key.clone(), rules)
+        };
+        drop(map);
+        for rule in old.unwrap_or_default() {
+            gauge(rule).dec();
+        }
+    }
+
+    /// Drop what is known about an object (deleted, excluded), without an Event.
+    pub fn forget(&self, key: &ObjectRef) {
+        self.set_findings(key, Vec::new());
+    }
+
+    /// Forget every object `keep` rejects (after a relist, objects deleted meanwhile).
+    pub fn retain(&self, keep: impl Fn(&ObjectRef) -> bool) {
+        let gone: Vec<ObjectRef> = self.lock().keys().filter(|k| !keep(k)).cloned().collect();
+        for key in gone {
+            self.forget(&key);
+        }
+    }
+
+    /// Write one Event, retrying with backoff; every failed try is counted.
+    pub async fn publish(&self, event: &Event, regarding: &ObjectReference) -> Result<()> {
+        let mut delay = self.retry.initial_delay;
+        let mut attempt = 1;
+        loop {
+            match self.publisher.publish(event, regarding).await {
+                Ok(()) => {
+                    self.metrics
+                        .events
+                        .get_or_create(&metrics::EventLabels {
+                            event_type: event_type(event).to_string(),
+                            reason: event.reason.clone(),
+                        })
+                        .inc();
+                    return Ok(());
+                }
+                Err(e) => {
+                    let status = match &e {
+                        kube::Error::Api(s) => s.code,
+                        _ => 0,
+                    };
+                    self.metrics
+                        .event_failures
+                        .get_or_create(&metrics::PublishFailureLabels {
+                            reason: event.reason.clone(),
+                            status: status.to_string(),
+                        })
+                        .inc();
+                    if attempt >= self.retry.attempts {
+                        return Err(Error::PublishEvent(e));
+                    }
+                    tracing::warn!(
+                        error = %e,
+                        attempt,
+                        reason = %event.reason,
+                        object = ?regarding.name,
+                        "Event write failed; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.retry.max_delay);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Publish an object's findings, or the one `Normal` Event when its last findings are
+    /// gone, and remember them. Nothing when this replica does not lead.
+    pub async fn report(
+        &self,
+        key: &ObjectRef,
+        regarding: &ObjectReference,
+        findings: &[Diagnostic],
+    ) -> Result<()> {
+        if !self.is_leader() {
+            return Ok(());
+        }
+        for d in findings {
+            self.publish(&crate::k8s::events::finding_event(d), regarding)
+                .await?;
+        }
+        let rules: Vec<&'static str> = findings.iter().map(|d| d.rule.id).collect();
+        let previous = self.lock().get(key).cloned().unwrap_or_default();
+        if rules.is_empty() && !previous.is_empty() {
+            self.publish(&crate::k8s::events::resolved_event(&previous), regarding)
+                .await?;
+            tracing::info!(object = %key, "findings resolved");
+        }
+        self.set_findings(key, rules);
+        Ok(())
+    }
+
+    fn observe(&self, kind: &str, started: Instant) {
+        let labels = metrics::KindLabels {
+            kind: kind.to_string(),
+        };
+        self.metrics.reconciles.get_or_create(&labels).inc();
+        self.metrics
+            .duration
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+fn event_type(event: &Event) -> &'static str {
+    match event.type_ {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
+    }
+}
+
+/// Run the engine, turning a panic (a bug) into an error instead of a dead worker.
+fn check_guarded(
+    ws: &Workspace,
+    settings: &Settings,
+    object: &ObjectRef,
+) -> Result<Vec<Diagnostic>> {
+    catch_unwind(AssertUnwindSafe(|| crate::check(ws, settings))).map_err(|panic| Error::Engine {
+        object: object.to_string(),
+        message: panic
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into()),
+    })
+}
+
+fn config_workspace(config: &ConfigSnapshot) -> Workspace {
+    let mut ws = Workspace::new();
+    for o in &config.objects {
+        input::add_text(&mut ws, &o.file_name, &o.yaml, Format::Yaml);
+    }
+    ws
+}
+
+/// The findings about one Ingress, judged with the controller configuration.
+pub fn judge_ingress(
+    config: &ConfigSnapshot,
+    ing: &Ingress,
+    settings: &Settings,
+) -> Result<Vec<Diagnostic>> {
+    let mut ws = config_workspace(config);
+    input::add_string(
+        &mut ws,
+        &objects::ingress_file_name(ing),
+        objects::ingress_yaml(ing, &settings.annotation_prefix),
+        Format::Yaml,
+    );
+    let me = objects::ingress_ref(ing);
+    let mut diags = check_guarded(&ws, settings, &me)?;
+    diags.retain(|d| d.object.as_ref() == Some(&me));
+    Ok(diags)
+}
+
+/// The findings about each ConfigMap of the configuration (none for a clean one).
+pub fn judge_config(
+    config: &ConfigSnapshot,
+    settings: &Settings,
+) -> Result<BTreeMap<ObjectRef, Vec<Diagnostic>>> {
+    let ws = config_workspace(config);
+    let whole = ObjectRef {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: None,
+        name: "*".into(),
+    };
+    let mut out: BTreeMap<ObjectRef, Vec<Diagnostic>> = BTreeMap::new();
+    for d in check_guarded(&ws, settings, &whole)? {
+        if let Some(o) = d.object.clone().filter(|o| o.kind == "ConfigMap") {
+            out.entry(o).or_default().push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// Check one Ingress and publish its findings.
+#[instrument(skip(ing, ctx), fields(namespace, name, findings))]
+pub async fn reconcile(ing: Arc<Ingress>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = ing.namespace().unwrap_or_default();
+    let span = Span::current();
+    span.record("namespace", field::display(&namespace));
+    span.record("name", field::display(ing.name_any()));
+    if !ctx.is_leader() {
+        // Gaining the Lease re-checks everything.
+        return Ok(Action::await_change());
+    }
+    let config = ctx.config.borrow().clone();
+    if !config.synced {
+        // The first complete snapshot re-checks everything.
+        return Ok(Action::await_change());
+    }
+    let key = objects::ingress_ref(&ing);
+    match ctx.is_excluded(&namespace) {
+        // Known once the Namespace watch has listed; that re-checks everything.
+        None => return Ok(Action::await_change()),
+        Some(true) => {
+            ctx.forget(&key);
+            return Ok(Action::await_change());
+        }
+        Some(false) => {}
+    }
+    let started = Instant::now();
+    let result = async {
+        let findings = judge_ingress(&config, &ing, &ctx.settings)?;
+        ctx.report(&key, &ing.object_ref(&()), &findings).await?;
+        Ok::<_, Error>(findings.len())
+    }
+    .await;
+    ctx.observe("Ingress", started);
+    let findings = result?;
+    span.record("findings", findings);
+    tracing::info!(findings, "checked");
+    Ok(if findings == 0 {
+        Action::await_change()
+    } else {
+        Action::requeue(ctx.reminder)
+    })
+}
+
+/// Log, count and requeue a failed reconcile (the signature kube-runtime's `Controller::run`
+/// takes).
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "Controller::run passes Arcs by value"
+)]
+pub fn error_policy(ing: Arc<Ingress>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(
+        namespace = ing.namespace().unwrap_or_default(),
+        name = ing.name_any(),
+        error = %error,
+        "reconcile failed"
+    );
+    ctx.metrics
+        .failures
+        .get_or_create(&metrics::FailureLabels {
+            kind: "Ingress".into(),
+            error: error.metric_label().into(),
+        })
+        .inc();
+    Action::requeue(ctx.retry.requeue)
+}
+
+/// Check the configuration's ConfigMaps and publish their findings.
+pub async fn reconcile_config(ctx: &Context) -> Result<()> {
+    if !ctx.is_leader() {
+        return Ok(());
+    }
+    let config = ctx.config.borrow().clone();
+    if !config.synced {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let result = async {
+        let mut by_object = judge_config(&config, &ctx.settings)?;
+        let mut total = 0;
+        for o in config.objects.iter().filter(|o| o.is_configmap()) {
+            let findings = by_object.remove(&o.object).unwrap_or_default();
+            total += findings.len();
+            ctx.report(&o.object, &o.reference, &findings).await?;
+        }
+        // ConfigMaps no longer part of the configuration.
+        ctx.retain(|k| k.kind != "ConfigMap" || config.objects.iter().any(|o| &o.object == k));
+        Ok::<_, Error>(total)
+    }
+    .await;
+    ctx.observe("ConfigMap", started);
+    match result {
+        Ok(findings) => {
+            tracing::info!(findings, "checked the controller ConfigMaps");
+            Ok(())
+        }
+        Err(e) => {
+            ctx.metrics
+                .failures
+                .get_or_create(&metrics::FailureLabels {
+                    kind: "ConfigMap".into(),
+                    error: e.metric_label().into(),
+                })
+                .inc();
+            Err(e)
+        }
+    }
+}
+
+/// What a trimmed Ingress's check depends on: a change elsewhere (status, resourceVersion)
+/// triggers nothing.
+#[must_use]
+pub fn relevant_hash(ing: &Ingress) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    ing.metadata.uid.hash(&mut h);
+    ing.metadata.annotations.hash(&mut h);
+    ing.spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_ref())
+        .hash(&mut h);
+    Some(h.finish())
+}
+
+/// A watch stream of Ingresses -> trimmed -> reflector store -> changed objects: what triggers
+/// the Ingress controller. `scope` is the namespace the watch covers (`None`: all), `synced` is
+/// set once it has listed.
+pub fn ingress_trigger<S>(
+    events: S,
+    writer: Writer<Ingress>,
+    ctx: Arc<Context>,
+    scope: Option<String>,
+    synced: Arc<AtomicBool>,
+) -> impl Stream<Item = Result<Ingress, watcher::Error>> + Send + 'static
+where
+    S: Stream<Item = Result<watcher::Event<Ingress>, watcher::Error>> + Send + 'static,
+{
+    let prefix = ctx.settings.annotation_prefix.clone();
+    let reader = writer.as_reader();
+    events
+        .modify(move |ing| objects::trim_ingress(ing, &prefix))
+        .reflect(writer)
+        .inspect_ok(move |event| match event {
+            watcher::Event::Delete(ing) => ctx.forget(&objects::ingress_ref(ing)),
+            watcher::Event::InitDone => {
+                synced.store(true, Ordering::SeqCst);
+                // Objects deleted while the watch was down got no Delete event.
+                ctx.retain(|k| {
+                    k.kind != "Ingress"
+                        || scope
+                            .as_deref()
+                            .is_some_and(|s| k.namespace.as_deref() != Some(s))
+                        || reader
+                            .get(
+                                &kube::runtime::reflector::ObjectRef::new(&k.name)
+                                    .within(k.namespace.as_deref().unwrap_or_default()),
+                            )
+                            .is_some()
+                });
+            }
+            _ => {}
+        })
+        .applied_objects()
+        .predicate_filter(relevant_hash, PredicateConfig::default())
+}
+
+/// `()` each time `rx` changes.
+pub fn changes<T: Send + Sync + 'static>(
+    rx: watch::Receiver<T>,
+) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok().map(|()| ((), rx))
+    })
+}
+
+/// `()` each time `rx` turns true.
+pub fn turns_true(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            rx.changed().await.ok()?;
+            if *rx.borrow_and_update() {
+                return Some(((), rx));
+            }
+        }
+    })
+}
+
+/// The Ingress controller over one trigger stream and its store: re-checks everything when the
+/// configuration, the excluded namespaces or the leadership change; stops on `shutdown`
+/// after the running reconciles finish.
+pub fn ingress_controller(
+    trigger: impl Stream<Item = Result<Ingress, watcher::Error>> + Send + 'static,
+    reader: Store<Ingress>,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> impl Stream<Item = ()> + Send {
+    Controller::for_stream(trigger, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(8))
+        .reconcile_all_on(changes(ctx.config.clone()))
+        .reconcile_all_on(changes(ctx.excluded.clone()))
+        .reconcile_all_on(turns_true(ctx.leader.clone()))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .map(|result| match result {
+            Ok((object, _)) => tracing::trace!(%object, "reconciled"),
+            Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {
+                // Already logged and counted by error_policy.
+            }
+            Err(e) => tracing::warn!(error = %e, "controller"),
+        })
+}
