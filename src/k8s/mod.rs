@@ -9,6 +9,8 @@ pub mod audit;
 pub mod configmap_cache;
 pub mod controller;
 pub mod events;
+#[cfg(test)]
+pub mod fixtures;
 pub mod leader;
 pub mod tls;
 pub mod webhook;

@@ -636,3 +636,6 @@ pub fn ingress_controller(
             Err(e) => tracing::warn!(error = %e, "controller"),
         })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,379 @@
+//! Reconcile tests against a mocked API server.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use futures::StreamExt;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::k8s::fixtures::{
+    ExpectedEvent, IngressExt, Scenario, controller_configmap, mock_client, timeout_after_1s,
+};
+use crate::k8s::leader::{Leadership, LeaseConfig};
+
+const XFP: &str = "proxy_set_header X-Forwarded-Proto $scheme;\n";
+const XFP_AND_REAL_IP: &str =
+    "proxy_set_header X-Forwarded-Proto $scheme;\nproxy_set_header X-Real-IP $remote_addr;\n";
+const CLEAN: &str = "more_set_headers \"X-Frame-Options: DENY\";\n";
+
+fn warning(ns: &str, name: &str, reason: &str, action: &str, note_prefix: &str) -> ExpectedEvent {
+    ExpectedEvent {
+        namespace: ns.into(),
+        type_: "Warning",
+        reason: reason.into(),
+        action: action.into(),
+        note_prefix: note_prefix.into(),
+        regarding_kind: "Ingress",
+        regarding_name: name.into(),
+    }
+}
+
+fn xfp_warning(ns: &str, name: &str, line: usize) -> ExpectedEvent {
+    warning(
+        ns,
+        name,
+        "RedundantForwardedProto",
+        &format!("LintConfigurationSnippetLine{line}XForwardedProto"),
+        "redundant-forwarded-proto: X-Forwarded-Proto is already set by ingress-nginx here",
+    )
+}
+
+fn resolved(ns: &str, name: &str, kind: &'static str, previously: &str) -> ExpectedEvent {
+    ExpectedEvent {
+        namespace: ns.into(),
+        type_: "Normal",
+        reason: "FindingsResolved".into(),
+        action: "Lint".into(),
+        note_prefix: format!("snippet-guard: no findings left (previously: {previously})"),
+        regarding_kind: kind,
+        regarding_name: name.into(),
+    }
+}
+
+fn no_config() -> ConfigSnapshot {
+    ConfigSnapshot {
+        objects: Vec::new(),
+        synced: true,
+    }
+}
+
+#[tokio::test]
+async fn bad_ingress_publishes_one_warning_per_finding() {
+    let (ctx, verifier, _levers) = Context::test(no_config());
+    let ing = Ingress::test("shop", "django-api").with_snippet(XFP_AND_REAL_IP);
+    let server = verifier.spawn(vec![
+        Scenario::EventPublished(xfp_warning("shop", "django-api", 1)),
+        Scenario::EventPublished(warning(
+            "shop",
+            "django-api",
+            "DuplicateControllerHeader",
+            "LintConfigurationSnippetLine2XRealIP",
+            "duplicate-controller-header: ",
+        )),
+        Scenario::NoCalls,
+    ]);
+    let action = reconcile(Arc::new(ing), ctx.clone())
+        .await
+        .expect("reconciled");
+    assert_eq!(action, Action::requeue(ctx.reminder));
+    timeout_after_1s(server).await.expect("scenario");
+    assert_eq!(
+        ctx.metrics
+            .events_published("Warning", "RedundantForwardedProto"),
+        1
+    );
+    assert_eq!(
+        ctx.metrics.findings_of("redundant-forwarded-proto", "shop"),
+        1
+    );
+    assert_eq!(
+        ctx.metrics
+            .findings_of("duplicate-controller-header", "shop"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn clean_ingress_publishes_nothing() {
+    let (ctx, verifier, _levers) = Context::test(no_config());
+    let server = verifier.spawn(vec![Scenario::NoCalls]);
+    let ing = Ingress::test("shop", "web").with_snippet(CLEAN);
+    let action = reconcile(Arc::new(ing), ctx.clone())
+        .await
+        .expect("reconciled");
+    assert_eq!(action, Action::await_change());
+    timeout_after_1s(server).await.expect("scenario");
+    assert!(ctx.current_findings().is_empty());
+}
+
+#[tokio::test]
+async fn repeats_merge_into_a_series_and_a_fix_publishes_one_normal_event() {
+    let (ctx, verifier, _levers) = Context::test(no_config());
+    let server = verifier.spawn(vec![
+        Scenario::EventPublished(xfp_warning("shop", "django-api", 1)),
+        Scenario::EventSeries(xfp_warning("shop", "django-api", 1), 2),
+        Scenario::EventPublished(resolved(
+            "shop",
+            "django-api",
+            "Ingress",
+            "redundant-forwarded-proto",
+        )),
+        Scenario::NoCalls,
+    ]);
+    let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
+    reconcile(bad.clone(), ctx.clone()).await.expect("first");
+    reconcile(bad, ctx.clone()).await.expect("repeat");
+    let fixed = Arc::new(Ingress::test("shop", "django-api").with_snippet(CLEAN));
+    reconcile(fixed.clone(), ctx.clone()).await.expect("fixed");
+    reconcile(fixed, ctx.clone())
+        .await
+        .expect("still clean: nothing more");
+    timeout_after_1s(server).await.expect("scenario");
+    assert_eq!(
+        ctx.metrics.events_published("Normal", "FindingsResolved"),
+        1
+    );
+    assert_eq!(
+        ctx.metrics.findings_of("redundant-forwarded-proto", "shop"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn failed_event_write_is_retried_and_counted() {
+    let (ctx, verifier, _levers) = Context::test(no_config());
+    let server = verifier.spawn(vec![
+        Scenario::EventFails(xfp_warning("shop", "django-api", 1), 500),
+        Scenario::EventPublished(xfp_warning("shop", "django-api", 1)),
+        Scenario::NoCalls,
+    ]);
+    let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
+    reconcile(bad, ctx.clone())
+        .await
+        .expect("the retry succeeds");
+    timeout_after_1s(server).await.expect("scenario");
+    assert_eq!(ctx.metrics.event_failures_total(), 1);
+    assert_eq!(
+        ctx.metrics
+            .events_published("Warning", "RedundantForwardedProto"),
+        1
+    );
+    assert!(ctx.metrics.encode().contains(
+        "event_publish_failures_total{reason=\"RedundantForwardedProto\",status=\"500\"} 1"
+    ));
+}
+
+#[tokio::test]
+async fn event_write_failing_every_time_fails_the_reconcile_without_crashing() {
+    let (ctx, verifier, _levers) = Context::test(no_config());
+    let e = xfp_warning("shop", "django-api", 1);
+    let server = verifier.spawn(vec![
+        Scenario::EventFails(e.clone(), 500),
+        Scenario::EventFails(e.clone(), 503),
+        Scenario::EventFails(e, 500),
+        Scenario::NoCalls,
+    ]);
+    let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
+    let err = reconcile(bad.clone(), ctx.clone())
+        .await
+        .expect_err("retries run out");
+    assert_eq!(err.metric_label(), "publish_event");
+    let action = error_policy(bad, &err, ctx.clone());
+    assert_eq!(action, Action::requeue(ctx.retry.requeue));
+    timeout_after_1s(server).await.expect("scenario");
+    assert_eq!(ctx.metrics.event_failures_total(), 3);
+    assert!(
+        ctx.metrics
+            .encode()
+            .contains("reconcile_failures_total{kind=\"Ingress\",error=\"publish_event\"} 1")
+    );
+    assert!(
+        ctx.current_findings().is_empty(),
+        "not recorded as published"
+    );
+}
+
+#[tokio::test]
+async fn configmap_findings_are_published_on_the_configmap() {
+    let cm = controller_configmap(&[
+        ("allow-snippet-annotations", "true"),
+        ("annotations-risk-level", "Critical"),
+        (
+            "location-snippet",
+            "proxy_set_header X-Forwarded-Proto https;\n",
+        ),
+    ]);
+    let (ctx, verifier, levers) = Context::test(ConfigSnapshot::of(&[cm], &[]));
+    let on_cm = ExpectedEvent {
+        namespace: "ingress-nginx".into(),
+        type_: "Warning",
+        reason: "RedundantForwardedProto".into(),
+        action: "LintLocationSnippetLine1XForwardedProto".into(),
+        note_prefix: "redundant-forwarded-proto: ".into(),
+        regarding_kind: "ConfigMap",
+        regarding_name: "ingress-nginx-controller".into(),
+    };
+    let server = verifier.spawn(vec![
+        Scenario::EventPublished(on_cm),
+        Scenario::EventPublished(resolved(
+            "ingress-nginx",
+            "ingress-nginx-controller",
+            "ConfigMap",
+            "redundant-forwarded-proto",
+        )),
+        Scenario::NoCalls,
+    ]);
+    reconcile_config(&ctx).await.expect("reconciled");
+    let fixed = controller_configmap(&[("allow-snippet-annotations", "true")]);
+    levers
+        .config
+        .send_replace(Arc::new(ConfigSnapshot::of(&[fixed], &[])));
+    reconcile_config(&ctx).await.expect("reconciled");
+    timeout_after_1s(server).await.expect("scenario");
+}
+
+/// Drive the real Controller: a watch stream we feed by hand, the trimming reflector, and
+/// `reconcile_all_on` the configuration.
+#[tokio::test]
+async fn configmap_change_rechecks_the_ingresses_it_affects() {
+    let allow = controller_configmap(&[
+        ("allow-snippet-annotations", "true"),
+        ("annotations-risk-level", "Critical"),
+    ]);
+    let (ctx, verifier, levers) = Context::test(ConfigSnapshot::of(&[allow], &[]));
+    let (tx, rx) = mpsc::unbounded_channel::<watcher::Event<Ingress>>();
+    let events =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
+    let (reader, writer) = reflector::store();
+    let synced = Arc::new(AtomicBool::new(false));
+    let trigger = ingress_trigger(events, writer, ctx.clone(), None, synced.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let controller = tokio::spawn(
+        ingress_controller(trigger, reader.clone(), ctx.clone(), shutdown)
+            .for_each(|()| std::future::ready(())),
+    );
+
+    // A bad and a clean Ingress arrive through the initial list.
+    let bad = Ingress::test("shop", "django-api").with_snippet(XFP);
+    let clean = Ingress::test("shop", "web").with_snippet(CLEAN);
+    tx.send(watcher::Event::Init).unwrap();
+    tx.send(watcher::Event::InitApply(bad)).unwrap();
+    tx.send(watcher::Event::InitApply(clean)).unwrap();
+    tx.send(watcher::Event::InitDone).unwrap();
+    let verifier = verifier
+        .run(vec![
+            Scenario::EventPublished(xfp_warning("shop", "django-api", 1)),
+            Scenario::NoCalls,
+        ])
+        .await;
+    assert!(synced.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(reader.len(), 2);
+
+    // The controller ConfigMap turns annotation snippets off: ingress-nginx no longer renders
+    // the snippet, so the bad Ingress is clean now; the clean one stays silent.
+    let deny = controller_configmap(&[("allow-snippet-annotations", "false")]);
+    levers
+        .config
+        .send_replace(Arc::new(ConfigSnapshot::of(&[deny], &[])));
+    verifier
+        .run(vec![
+            Scenario::EventPublished(resolved(
+                "shop",
+                "django-api",
+                "Ingress",
+                "redundant-forwarded-proto",
+            )),
+            Scenario::NoCalls,
+        ])
+        .await;
+    let _ = stop.send(());
+    timeout_after_1s(controller)
+        .await
+        .expect("controller stopped");
+}
+
+#[tokio::test]
+async fn trimmed_store_keeps_only_what_the_rules_read() {
+    let (ctx, _verifier, _levers) = Context::test(no_config());
+    let mut ing = Ingress::test("shop", "web").with_snippet(XFP);
+    ing.metadata.annotations.get_or_insert_default().insert(
+        "kubectl.kubernetes.io/last-applied-configuration".into(),
+        "x".repeat(10_000),
+    );
+    let events = futures::stream::iter([
+        Ok(watcher::Event::Init),
+        Ok(watcher::Event::InitApply(ing)),
+        Ok(watcher::Event::InitDone),
+    ]);
+    let (reader, writer) = reflector::store();
+    let trigger = ingress_trigger(events, writer, ctx, None, Arc::new(AtomicBool::new(false)));
+    let triggered: Vec<_> = trigger.collect().await;
+    assert_eq!(triggered.len(), 1);
+    let stored = reader.state();
+    let annotations = stored[0].metadata.annotations.as_ref().unwrap();
+    assert_eq!(
+        annotations.keys().collect::<Vec<_>>(),
+        ["nginx.ingress.kubernetes.io/configuration-snippet"]
+    );
+}
+
+#[tokio::test]
+async fn excluded_namespace_is_not_reported() {
+    let (ctx, verifier, levers) = Context::test(no_config());
+    levers
+        .excluded
+        .send_replace(Some(Arc::new(["shop".to_string()].into())));
+    let server = verifier.spawn(vec![Scenario::NoCalls]);
+    let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
+    reconcile(bad, ctx).await.expect("reconciled");
+    timeout_after_1s(server).await.expect("scenario");
+}
+
+/// A replica that finds the Lease held by another publishes nothing.
+#[tokio::test]
+async fn non_leader_publishes_nothing() {
+    let (client, handle) = mock_client();
+    let verifier = crate::k8s::fixtures::ApiServerVerifier(handle);
+    let lease = || Scenario::LeaseHeldBy {
+        namespace: "snippet-guard".into(),
+        name: "snippet-guard-controller".into(),
+        holder: "other-replica".into(),
+    };
+    // The manager reads the Lease when it starts and again before deciding; then it sleeps
+    // until the Lease could expire. Nothing else may reach the API server.
+    let server = verifier.spawn(vec![lease(), lease(), Scenario::NoCalls]);
+    let metrics = Arc::new(Metrics::new());
+    let leadership = Leadership::start(
+        client.clone(),
+        LeaseConfig {
+            namespace: "snippet-guard".into(),
+            name: "snippet-guard-controller".into(),
+            identity: "this-replica".into(),
+            duration: 15,
+            grace: 5,
+        },
+        metrics.clone(),
+    );
+    let (ctx, _levers) = Context::test_with(client, no_config(), false);
+    let mut ctx = Arc::try_unwrap(ctx).expect("only owner");
+    ctx.leader = leadership.receiver();
+    let ctx = Arc::new(ctx);
+    let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
+    let action = reconcile(bad, ctx.clone()).await.expect("reconciled");
+    assert_eq!(action, Action::await_change());
+    reconcile_config(&ctx).await.expect("nothing to do");
+    timeout_after_1s(server).await.expect("scenario");
+    assert!(!ctx.is_leader());
+    assert_eq!(metrics.leader.get(), 0);
+    assert!(ctx.current_findings().is_empty());
+}
