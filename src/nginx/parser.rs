@@ -39,6 +39,23 @@ struct Frame {
     anonymous: bool,
 }
 
+/// End a block at `end` (exclusive): its directives become the block of the directive that
+/// opened it, appended to the enclosing list, which becomes `current` again.
+fn close(frame: Frame, current: &mut Vec<Directive>, end: usize) {
+    let inner = std::mem::replace(current, frame.outer);
+    if !frame.anonymous {
+        current.push(Directive {
+            name: frame.name,
+            args: frame.args,
+            block: Some(Block {
+                span: Span::new(frame.open, end),
+                body: Body::Directives(inner),
+            }),
+            span: Span::new(frame.name.span.start as usize, end),
+        });
+    }
+}
+
 struct Parser<'a> {
     src: &'a str,
     b: &'a [u8],
@@ -162,18 +179,7 @@ impl Parser<'_> {
                         words.clear();
                     }
                     if let Some(frame) = stack.pop() {
-                        let inner = std::mem::replace(&mut current, frame.outer);
-                        if !frame.anonymous {
-                            current.push(Directive {
-                                name: frame.name,
-                                args: frame.args,
-                                block: Some(Block {
-                                    span: Span::new(frame.open, self.pos + 1),
-                                    body: Body::Directives(inner),
-                                }),
-                                span: Span::new(frame.name.span.start as usize, self.pos + 1),
-                            });
-                        }
+                        close(frame, &mut current, self.pos + 1);
                     } else {
                         self.error(self.pos, self.pos + 1, SyntaxErrorKind::Unexpected('}'));
                     }
@@ -209,18 +215,7 @@ impl Parser<'_> {
         }
         // Close what is still open so that the tree keeps every directive that was read.
         while let Some(frame) = stack.pop() {
-            let inner = std::mem::replace(&mut current, frame.outer);
-            if !frame.anonymous {
-                current.push(Directive {
-                    name: frame.name,
-                    args: frame.args,
-                    block: Some(Block {
-                        span: Span::new(frame.open, len),
-                        body: Body::Directives(inner),
-                    }),
-                    span: Span::new(frame.name.span.start as usize, len),
-                });
-            }
+            close(frame, &mut current, len);
         }
         Config {
             directives: current,

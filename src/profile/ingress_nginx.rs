@@ -300,6 +300,40 @@ fn http_var(header: &str) -> String {
     format!("$http_{}", header.to_ascii_lowercase().replace('-', "_"))
 }
 
+/// The client-certificate headers `auth-tls-secret` adds (same rows in both locations).
+fn client_cert_headers(loc: &LocationFacts, h: &mut Vec<TemplateHeader>) {
+    if !loc.auth_tls {
+        return;
+    }
+    if loc.auth_tls_pass_certificate {
+        h.push(TemplateHeader::new(
+            "ssl-client-cert",
+            "$ssl_client_escaped_cert",
+            "auth-tls-pass-certificate-to-upstream",
+        ));
+    }
+    for (name, var) in [
+        ("ssl-client-verify", "$ssl_client_verify"),
+        ("ssl-client-subject-dn", "$ssl_client_s_dn"),
+        ("ssl-client-issuer-dn", "$ssl_client_i_dn"),
+    ] {
+        h.push(TemplateHeader::new(name, var, "annotation auth-tls-secret"));
+    }
+}
+
+/// X-Forwarded-For: the full chain only with both ConfigMap switches on.
+fn forwarded_for(global: &Global) -> TemplateHeader {
+    if global.use_forwarded_headers && global.compute_full_forwarded_for {
+        TemplateHeader::new(
+            "X-Forwarded-For",
+            "$full_x_forwarded_for",
+            "use-forwarded-headers and compute-full-forwarded-for",
+        )
+    } else {
+        TemplateHeader::new("X-Forwarded-For", "$remote_addr", "always")
+    }
+}
+
 /// The headers rendered in each proxied location of an Ingress, in template order.
 #[must_use]
 pub fn proxied_location(
@@ -335,22 +369,7 @@ pub fn proxied_location(
             None => h.push(TemplateHeader::new("Host", "$best_http_host", "always")),
         }
     }
-    if loc.auth_tls {
-        if loc.auth_tls_pass_certificate {
-            h.push(TemplateHeader::new(
-                "ssl-client-cert",
-                "$ssl_client_escaped_cert",
-                "auth-tls-pass-certificate-to-upstream",
-            ));
-        }
-        for (name, var) in [
-            ("ssl-client-verify", "$ssl_client_verify"),
-            ("ssl-client-subject-dn", "$ssl_client_s_dn"),
-            ("ssl-client-issuer-dn", "$ssl_client_i_dn"),
-        ] {
-            h.push(TemplateHeader::new(name, var, "annotation auth-tls-secret"));
-        }
-    }
+    client_cert_headers(loc, &mut h);
     h.push(TemplateHeader::new("Upgrade", "$http_upgrade", "always"));
     match &loc.connection_proxy_header {
         Some(v) => h.push(TemplateHeader::new(
@@ -366,19 +385,7 @@ pub fn proxied_location(
     }
     h.push(TemplateHeader::new("X-Request-ID", "$req_id", "always"));
     h.push(TemplateHeader::new("X-Real-IP", "$remote_addr", "always"));
-    if global.use_forwarded_headers && global.compute_full_forwarded_for {
-        h.push(TemplateHeader::new(
-            "X-Forwarded-For",
-            "$full_x_forwarded_for",
-            "use-forwarded-headers and compute-full-forwarded-for",
-        ));
-    } else {
-        h.push(TemplateHeader::new(
-            "X-Forwarded-For",
-            "$remote_addr",
-            "always",
-        ));
-    }
+    h.push(forwarded_for(global));
     h.push(TemplateHeader::new(
         "X-Forwarded-Host",
         "$best_http_host",
@@ -485,19 +492,7 @@ pub fn auth_location(loc: &LocationFacts, global: &Global) -> Vec<TemplateHeader
         "always",
     ));
     h.push(TemplateHeader::new("X-Real-IP", "$remote_addr", "always"));
-    if global.use_forwarded_headers && global.compute_full_forwarded_for {
-        h.push(TemplateHeader::new(
-            "X-Forwarded-For",
-            "$full_x_forwarded_for",
-            "use-forwarded-headers and compute-full-forwarded-for",
-        ));
-    } else {
-        h.push(TemplateHeader::new(
-            "X-Forwarded-For",
-            "$remote_addr",
-            "always",
-        ));
-    }
+    h.push(forwarded_for(global));
     match &loc.auth_request_redirect {
         Some(v) => h.push(TemplateHeader::new(
             "X-Auth-Request-Redirect",
@@ -510,22 +505,7 @@ pub fn auth_location(loc: &LocationFacts, global: &Global) -> Vec<TemplateHeader
             "always",
         )),
     }
-    if loc.auth_tls {
-        if loc.auth_tls_pass_certificate {
-            h.push(TemplateHeader::new(
-                "ssl-client-cert",
-                "$ssl_client_escaped_cert",
-                "auth-tls-pass-certificate-to-upstream",
-            ));
-        }
-        for (name, var) in [
-            ("ssl-client-verify", "$ssl_client_verify"),
-            ("ssl-client-subject-dn", "$ssl_client_s_dn"),
-            ("ssl-client-issuer-dn", "$ssl_client_i_dn"),
-        ] {
-            h.push(TemplateHeader::new(name, var, "annotation auth-tls-secret"));
-        }
-    }
+    client_cert_headers(loc, &mut h);
     h
 }
 
