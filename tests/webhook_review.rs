@@ -96,6 +96,8 @@ fn enforce_denies_the_original_report_in_the_words_of_lint() {
     );
     assert_eq!(json["response"]["allowed"], false);
     assert_eq!(json["response"]["status"]["message"], o.message());
+    assert_eq!(json["response"]["status"]["code"], 403);
+    assert_eq!(json["response"]["status"]["reason"], "Forbidden");
 }
 
 #[test]

@@ -442,7 +442,12 @@ fn respond(
         (Decision::Warn, response)
     } else {
         let message = deny_message(&errors, policy.settings.annotation_suppressions);
-        (Decision::Deny, response.deny(message))
+        let mut response = response.deny(message);
+        // Without a code the API server answers 400 (BadRequest); the object is well-formed
+        // and refused by policy, which is 403 (kubectl: "Error from server (Forbidden)").
+        response.result.code = 403;
+        response.result.reason = "Forbidden".into();
+        (Decision::Deny, response)
     }
 }
 
