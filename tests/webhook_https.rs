@@ -201,6 +201,7 @@ impl TestServer {
             certs,
             metrics: Arc::new(Metrics::new()),
             max_body_bytes,
+            body_read_timeout: Duration::from_millis(300),
         });
         let options = ServerOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -399,6 +400,23 @@ fn an_oversized_body_gets_413() {
         server
             .metrics()
             .contains(r#"snippet_guard_webhook_errors_total{error="body_too_large"} 1"#)
+    );
+}
+
+#[test]
+fn a_body_that_never_arrives_gets_400() {
+    let (ca, certs) = minted();
+    let server = TestServer::start(Mode::Enforce, certs, ConfigMapCache::empty);
+    let mut conn = Conn::open(server.addr(), trusting(&[&ca.ca_pem])).unwrap();
+    // The test server gives a body 300 ms.
+    conn.send(Conn::head("POST", "/validate", "content-length: 100\r\n").as_bytes())
+        .unwrap();
+    conn.send(b"{\"kind\":").unwrap();
+    let r = conn.read_response().unwrap();
+    assert_eq!(r.status, 400);
+    assert!(
+        String::from_utf8_lossy(&r.body)
+            .contains("cannot read the request body: not received within")
     );
 }
 

@@ -181,6 +181,7 @@ async fn serve(args: &WebhookArgs, policy: Policy) -> Result<()> {
         certs,
         metrics,
         max_body_bytes: args.max_body_bytes,
+        body_read_timeout: webhook::BODY_READ_TIMEOUT,
     });
     let options = ServerOptions {
         listen: args.listen,

@@ -14,4 +14,4 @@ pub mod server;
 
 pub use error::{Error, Result};
 pub use review::{ContextObject, Decision, Finding, Mode, Outcome, Policy, review};
-pub use server::{Running, ServerOptions, State, start};
+pub use server::{BODY_READ_TIMEOUT, Running, ServerOptions, State, start};

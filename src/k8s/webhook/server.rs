@@ -34,9 +34,14 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Larger bodies get HTTP 413.
     pub max_body_bytes: usize,
+    /// A body that takes longer to arrive gets HTTP 400 ([`BODY_READ_TIMEOUT`]).
+    pub body_read_timeout: Duration,
 }
 
 type Shared = AxumState<Arc<State>>;
+
+/// How long the body of one request may take to arrive, by default.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The routes of the TLS port.
 pub fn router(state: Arc<State>) -> Router {
@@ -88,19 +93,27 @@ async fn validate(AxumState(state): Shared, request: Request) -> Response {
     }
     let mut chunks = request.into_body().into_data_stream();
     let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-    while let Some(chunk) = chunks.next().await {
-        match chunk {
-            Ok(chunk) if body.len() + chunk.len() > limit => {
-                return refuse(&state, StatusCode::PAYLOAD_TOO_LARGE, &too_large());
+    let read = async {
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(chunk) if body.len() + chunk.len() > limit => {
+                    return Err((StatusCode::PAYLOAD_TOO_LARGE, too_large()));
+                }
+                Ok(chunk) => body.extend_from_slice(&chunk),
+                Err(e) => return Err((StatusCode::BAD_REQUEST, Error::BodyRead(e.to_string()))),
             }
-            Ok(chunk) => body.extend_from_slice(&chunk),
-            Err(e) => {
-                return refuse(
-                    &state,
-                    StatusCode::BAD_REQUEST,
-                    &Error::BodyRead(e.to_string()),
-                );
-            }
+        }
+        Ok(())
+    };
+    // The API server sends the whole body at once; a client that trickles it does not get to
+    // hold a connection and a buffer for long.
+    match tokio::time::timeout(state.body_read_timeout, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err((status, error))) => return refuse(&state, status, &error),
+        Err(_) => {
+            let error =
+                Error::BodyRead(format!("not received within {:?}", state.body_read_timeout));
+            return refuse(&state, StatusCode::BAD_REQUEST, &error);
         }
     }
     let snapshot = state.cache.snapshot();
