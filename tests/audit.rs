@@ -71,7 +71,7 @@ fn configmaps() -> Vec<Value> {
     ]
 }
 
-fn list(kind: &str, api_version: &str, items: Vec<Value>) -> Value {
+fn list(kind: &str, api_version: &str, items: &[Value]) -> Value {
     json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "1"}, "items": items})
 }
 
@@ -84,17 +84,17 @@ async fn api(State(seen): State<Seen>, request: Request) -> Response {
     let path = uri.path();
     let net = "networking.k8s.io/v1";
     let body = match path {
-        "/apis/networking.k8s.io/v1/ingresses" => list("IngressList", net, ingresses()),
+        "/apis/networking.k8s.io/v1/ingresses" => list("IngressList", net, &ingresses()),
         "/apis/networking.k8s.io/v1/namespaces/shop/ingresses" => list(
             "IngressList",
             net,
-            ingresses()
+            &ingresses()
                 .into_iter()
                 .filter(|i| i["metadata"]["namespace"] == "shop")
-                .collect(),
+                .collect::<Vec<_>>(),
         ),
-        "/apis/networking.k8s.io/v1/ingressclasses" => list("IngressClassList", net, classes()),
-        "/api/v1/configmaps" => list("ConfigMapList", "v1", configmaps()),
+        "/apis/networking.k8s.io/v1/ingressclasses" => list("IngressClassList", net, &classes()),
+        "/api/v1/configmaps" => list("ConfigMapList", "v1", &configmaps()),
         "/api/v1/namespaces/ingress-nginx/configmaps/ingress-nginx-controller" => {
             configmaps()[0].clone()
         }
@@ -221,8 +221,7 @@ fn compare(audit_args: &[&str], namespace: Option<&str>, extra: &[&str]) -> Vec<
         assert_eq!(audit.status.code(), Some(1), "findings exit 1");
     }
     drop(runtime);
-    let seen = seen.0.lock().unwrap().clone();
-    seen
+    seen.0.lock().unwrap().clone()
 }
 
 #[test]
