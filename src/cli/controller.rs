@@ -67,6 +67,8 @@ fn default_identity() -> String {
 /// A kube client from `--kubeconfig`/`--context`, else the usual inference (in-cluster
 /// service account, then KUBECONFIG or ~/.kube/config).
 pub async fn client(kubeconfig: Option<&PathBuf>, context: Option<&str>) -> Result<kube::Client> {
+    // One TLS provider for the whole process, whatever else links rustls.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let options = kube::config::KubeConfigOptions {
         context: context.map(str::to_string),
         ..Default::default()

@@ -62,8 +62,6 @@ pub struct Metrics {
     pub findings: Family<FindingLabels, Gauge>,
     /// 1 while this replica holds the Lease.
     pub leader: Gauge,
-    /// Ingresses in the cache.
-    pub ingresses: Gauge,
 }
 
 impl Default for Metrics {
@@ -118,12 +116,6 @@ impl Metrics {
             "1 while this replica holds the Lease and publishes Events",
             leader.clone(),
         );
-        let ingresses = Gauge::default();
-        registry.register(
-            "cached_ingresses",
-            "Ingresses in the (trimmed) cache",
-            ingresses.clone(),
-        );
         Self {
             registry,
             reconciles,
@@ -133,7 +125,6 @@ impl Metrics {
             event_failures,
             findings,
             leader,
-            ingresses,
         }
     }
 

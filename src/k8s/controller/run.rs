@@ -221,7 +221,18 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
             .into_future(),
     );
 
-    futures::future::join_all(controllers).await;
+    // A Controller whose store never listed (API server unreachable) holds its runner until
+    // it has, so graceful shutdown gets a bound.
+    let all = futures::future::join_all(controllers);
+    let mut all = std::pin::pin!(all);
+    tokio::select! {
+        _ = &mut all => {}
+        () = shutdown.clone() => {
+            if tokio::time::timeout(Duration::from_secs(10), &mut all).await.is_err() {
+                tracing::warn!("controllers did not stop within 10 s; stopping anyway");
+            }
+        }
+    }
     tracing::info!("controllers stopped");
     let _ = tokio::time::timeout(Duration::from_secs(5), config_task).await;
     leadership.stop().await;
