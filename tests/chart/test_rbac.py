@@ -71,10 +71,19 @@ def test_the_documented_rights_are_the_ones_the_binary_needs(default_objects):
     assert (("networking.k8s.io",), ("ingressclasses", "ingresses"), ("get", "list", "watch")) in controller
     assert (("",), ("configmaps",), ("get", "list", "watch")) in controller
     assert (("events.k8s.io",), ("events",), ("create", "patch")) in controller
+    # --exclude-namespace-selector (set by default) watches namespaces, metadata only.
+    assert (("",), ("namespaces",), ("list", "watch")) in controller
+    # kube-lease-manager: get, create when missing, patch to take/renew/release.
     leases = {r[5] for r in rows if r[4] == ("leases",)}
-    assert set().union(*leases) == {"get", "create", "update"}
+    assert set().union(*leases) == {"get", "create", "patch"}
     webhook = [r for r in rows if r[0] == "webhook"]
     assert [(r[1], r[2], r[4], r[5]) for r in webhook] == [("Role", "ingress-nginx", ("configmaps",), ("get", "list", "watch"))]
+
+
+def test_no_namespace_rights_without_an_exclude_selector():
+    objects = render({"controller": {"excludeNamespaceSelector": ""}})
+    rules = [r for o in objects if o["kind"] in ROLE_KINDS for r in o["rules"]]
+    assert not any("namespaces" in r["resources"] for r in rules)
 
 
 def test_lease_role_matches_the_controller_lease_arguments(default_objects):
