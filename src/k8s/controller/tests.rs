@@ -377,3 +377,140 @@ async fn non_leader_publishes_nothing() {
     assert_eq!(metrics.leader.get(), 0);
     assert!(ctx.current_findings().is_empty());
 }
+
+/// The API server's side of a Lease: GET, POST and PATCH (apply or merge) on one object.
+#[derive(Debug, Default)]
+struct LeaseState {
+    holder: Option<String>,
+    renew: Option<String>,
+    duration: Option<i64>,
+    transitions: i64,
+}
+
+impl LeaseState {
+    fn json(&self) -> serde_json::Value {
+        let mut spec = serde_json::Map::new();
+        if let Some(h) = &self.holder {
+            spec.insert("holderIdentity".into(), h.clone().into());
+        }
+        if let Some(r) = &self.renew {
+            spec.insert("renewTime".into(), r.clone().into());
+            spec.insert("acquireTime".into(), r.clone().into());
+        }
+        if let Some(d) = self.duration {
+            spec.insert("leaseDurationSeconds".into(), d.into());
+        }
+        spec.insert("leaseTransitions".into(), self.transitions.into());
+        serde_json::json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "snippet-guard-controller", "namespace": "snippet-guard", "resourceVersion": "1"},
+            "spec": spec,
+        })
+    }
+
+    fn patch(&mut self, body: &serde_json::Value) {
+        let Some(spec) = body.get("spec").and_then(|s| s.as_object()) else {
+            return;
+        };
+        if let Some(h) = spec.get("holderIdentity") {
+            self.holder = h.as_str().map(str::to_string);
+        }
+        if let Some(r) = spec.get("renewTime") {
+            self.renew = r.as_str().map(str::to_string);
+        }
+        if let Some(d) = spec.get("leaseDurationSeconds") {
+            self.duration = d.as_i64();
+        }
+        if let Some(t) = spec
+            .get("leaseTransitions")
+            .and_then(serde_json::Value::as_i64)
+        {
+            self.transitions = t;
+        }
+    }
+}
+
+/// A standby replica takes over a Lease whose holder stopped renewing it, then publishes.
+#[tokio::test]
+async fn standby_takes_over_an_expired_lease_then_publishes() {
+    use http::{Method, Response};
+    use kube::client::Body;
+
+    let (client, mut handle) = mock_client();
+    let stale = k8s_openapi::jiff::Timestamp::now()
+        .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(60))
+        .unwrap();
+    let mut lease = LeaseState {
+        holder: Some("old-leader".into()),
+        renew: Some(stale.to_string()),
+        duration: Some(15),
+        transitions: 1,
+    };
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(Method, String, serde_json::Value)>();
+    let server = tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let method = request.method().clone();
+            let path = request.uri().path().to_string();
+            let body = request.into_body().collect_bytes().await.unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let answer = if path.contains("/leases") {
+                if method == Method::PATCH {
+                    lease.patch(&json);
+                }
+                lease.json()
+            } else {
+                json.clone()
+            };
+            let _ = seen_tx.send((method, path, json));
+            send.send_response(
+                Response::builder()
+                    .status(200)
+                    .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                    .unwrap(),
+            );
+        }
+    });
+    let metrics = Arc::new(Metrics::new());
+    let leadership = Leadership::start(
+        client.clone(),
+        LeaseConfig {
+            namespace: "snippet-guard".into(),
+            name: "snippet-guard-controller".into(),
+            identity: "this-replica".into(),
+            duration: 15,
+            grace: 5,
+        },
+        metrics.clone(),
+    );
+    let mut leading = leadership.receiver();
+    // The expired Lease is released and taken (a random pause of at most 1 s in between).
+    tokio::time::timeout(std::time::Duration::from_secs(5), leading.wait_for(|l| *l))
+        .await
+        .expect("took over within the timeout")
+        .expect("election running");
+    assert_eq!(metrics.leader.get(), 1);
+
+    let (ctx, _levers) = Context::test_with(client, no_config(), false);
+    let mut ctx = Arc::try_unwrap(ctx).expect("only owner");
+    ctx.leader = leadership.receiver();
+    let ctx = Arc::new(ctx);
+    let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
+    reconcile(bad, ctx.clone()).await.expect("reconciled");
+    let mut lease_patches = 0;
+    let mut event = None;
+    while let Ok((method, path, body)) = seen_rx.try_recv() {
+        if path.contains("/leases") && method == Method::PATCH {
+            lease_patches += 1;
+        }
+        if path == "/apis/events.k8s.io/v1/namespaces/shop/events" {
+            assert_eq!(method, Method::POST);
+            event = Some(body);
+        }
+    }
+    assert!(lease_patches >= 2, "released and took the Lease");
+    let event = event.expect("the new leader published");
+    assert_eq!(event["reason"], "RedundantForwardedProto");
+    assert_eq!(event["reportingInstance"], "snippet-guard-test");
+    drop(leadership);
+    server.abort();
+}
