@@ -23,8 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::k8s::webhook::ContextObject;
 
-/// `(namespace, name)`.
-pub type NsName = (String, String);
+pub use crate::k8s::refs::{NsName, parse_ns_name, proxy_set_headers_ref};
 
 /// What requests see: the cached ConfigMaps, ready for the engine.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -40,28 +39,6 @@ pub struct ConfigMapCache {
     rx: watch::Receiver<Arc<Snapshot>>,
     /// Keeps the sender alive for caches that never change.
     _fixed: Option<Arc<watch::Sender<Arc<Snapshot>>>>,
-}
-
-/// Parse `NS/NAME`.
-#[must_use]
-pub fn parse_ns_name(s: &str) -> Option<NsName> {
-    let (ns, name) = s.split_once('/')?;
-    (!ns.is_empty() && !name.is_empty() && !name.contains('/'))
-        .then(|| (ns.to_string(), name.to_string()))
-}
-
-/// The ConfigMap a controller ConfigMap's `proxy-set-headers` names (`NS/NAME`, or `NAME` in
-/// the controller's namespace), as the engine resolves it.
-#[must_use]
-pub fn proxy_set_headers_ref(cm: &ConfigMap) -> Option<NsName> {
-    let value = cm.data.as_ref()?.get("proxy-set-headers")?.trim();
-    if value.is_empty() {
-        return None;
-    }
-    Some(match value.split_once('/') {
-        Some((ns, name)) => (ns.to_string(), name.to_string()),
-        None => (cm.namespace().unwrap_or_default(), value.to_string()),
-    })
 }
 
 impl ConfigMapCache {
@@ -252,32 +229,5 @@ fn rebuild(
     Snapshot {
         objects,
         synced: *ever_synced,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references() {
-        assert_eq!(
-            parse_ns_name("ingress-nginx/ingress-nginx-controller"),
-            Some(("ingress-nginx".into(), "ingress-nginx-controller".into()))
-        );
-        assert_eq!(parse_ns_name("nope"), None);
-        assert_eq!(parse_ns_name("a/b/c"), None);
-        let mut cm = ConfigMap::default();
-        cm.metadata.namespace = Some("ingress-nginx".into());
-        cm.data = Some([("proxy-set-headers".to_string(), " custom ".to_string())].into());
-        assert_eq!(
-            proxy_set_headers_ref(&cm),
-            Some(("ingress-nginx".into(), "custom".into()))
-        );
-        cm.data = Some([("proxy-set-headers".to_string(), "other/custom".to_string())].into());
-        assert_eq!(
-            proxy_set_headers_ref(&cm),
-            Some(("other".into(), "custom".into()))
-        );
     }
 }

@@ -12,5 +12,6 @@ pub mod events;
 #[cfg(test)]
 pub mod fixtures;
 pub mod leader;
+pub mod refs;
 pub mod tls;
 pub mod webhook;

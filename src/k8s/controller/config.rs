@@ -26,8 +26,7 @@ use super::Error;
 use super::objects;
 use crate::diagnostic::ObjectRef;
 
-/// `(namespace, name)`.
-pub type NsName = (String, String);
+pub use crate::k8s::refs::{NsName, parse_ns_name, proxy_set_headers_ref};
 
 /// One context object, serialized for the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,31 +110,6 @@ impl ConfigSnapshot {
             synced: true,
         }
     }
-}
-
-/// The ConfigMap a controller ConfigMap's `proxy-set-headers` names (`NS/NAME`, or `NAME` in
-/// the controller's namespace).
-#[must_use]
-pub fn proxy_set_headers_ref(cm: &ConfigMap) -> Option<NsName> {
-    let value = cm.data.as_ref()?.get("proxy-set-headers")?.trim();
-    if value.is_empty() {
-        return None;
-    }
-    Some(match value.split_once('/') {
-        Some((ns, name)) => (ns.to_string(), name.to_string()),
-        None => (
-            cm.metadata.namespace.clone().unwrap_or_default(),
-            value.to_string(),
-        ),
-    })
-}
-
-/// Parse `NS/NAME`.
-#[must_use]
-pub fn parse_ns_name(s: &str) -> Option<NsName> {
-    let (ns, name) = s.split_once('/')?;
-    (!ns.is_empty() && !name.is_empty() && !name.contains('/'))
-        .then(|| (ns.to_string(), name.to_string()))
 }
 
 /// A reflector feeding a store; the task stops when dropped.
@@ -300,28 +274,6 @@ pub async fn watch_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references() {
-        assert_eq!(
-            parse_ns_name("ingress-nginx/ingress-nginx-controller"),
-            Some(("ingress-nginx".into(), "ingress-nginx-controller".into()))
-        );
-        assert_eq!(parse_ns_name("nope"), None);
-        assert_eq!(parse_ns_name("a/b/c"), None);
-        let mut cm = ConfigMap::default();
-        cm.metadata.namespace = Some("ingress-nginx".into());
-        cm.data = Some([("proxy-set-headers".to_string(), " custom ".to_string())].into());
-        assert_eq!(
-            proxy_set_headers_ref(&cm),
-            Some(("ingress-nginx".into(), "custom".into()))
-        );
-        cm.data = Some([("proxy-set-headers".to_string(), "other/custom".to_string())].into());
-        assert_eq!(
-            proxy_set_headers_ref(&cm),
-            Some(("other".into(), "custom".into()))
-        );
-    }
 
     #[test]
     fn snapshots_compare_by_text() {
