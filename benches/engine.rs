@@ -12,6 +12,10 @@ use snippet_guard::input::{Format, add_text};
 use snippet_guard::model::Workspace;
 use snippet_guard::{Settings, check};
 
+/// The allocator of the `snippet-guard` binary, so that the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn conf(servers: usize) -> (PathBuf, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = root.join("bench-out").join(format!("nginx-{servers}.conf"));

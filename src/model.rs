@@ -103,13 +103,79 @@ pub enum Object {
     IngressClass(IngressClass),
 }
 
+/// Whether the engine reads objects of this `apiVersion` and `kind`; others are skipped.
+#[must_use]
+pub fn handled_kind(api_version: &str, kind: &str) -> bool {
+    matches!(
+        (kind, api_version),
+        (
+            "Ingress",
+            "networking.k8s.io/v1" | "networking.k8s.io/v1beta1" | "extensions/v1beta1"
+        ) | ("ConfigMap", "v1")
+            | (
+                "IngressClass",
+                "networking.k8s.io/v1" | "networking.k8s.io/v1beta1"
+            )
+    )
+}
+
 impl Object {
+    /// An object of a [`handled_kind`] (by `meta.object.kind`) from the fields the rules read,
+    /// whoever read them (a manifest file or the API server).
+    ///
+    /// `ingress_class_name` and `controller` are `spec.ingressClassName` and `spec.controller`;
+    /// an Ingress without the former falls back to the `kubernetes.io/ingress.class` annotation.
+    #[must_use]
+    pub fn build(
+        meta: Meta,
+        ingress_class_name: Option<String>,
+        controller: Option<String>,
+        data: Vec<Entry>,
+    ) -> Self {
+        match meta.object.kind.as_str() {
+            "Ingress" => {
+                let class = ingress_class_name.or_else(|| {
+                    meta.annotation("kubernetes.io/ingress.class")
+                        .map(|e| e.value.value.clone())
+                });
+                Object::Ingress(Ingress { meta, class })
+            }
+            "ConfigMap" => Object::ConfigMap(ConfigMap { meta, data }),
+            _ => Object::IngressClass(IngressClass {
+                controller: controller.unwrap_or_default(),
+                meta,
+            }),
+        }
+    }
+
     #[must_use]
     pub fn meta(&self) -> &Meta {
         match self {
             Object::Ingress(o) => &o.meta,
             Object::ConfigMap(o) => &o.meta,
             Object::IngressClass(o) => &o.meta,
+        }
+    }
+
+    /// Renumber every file id this object points at by `by` (see [`Workspace::append`]).
+    fn shift_files(&mut self, by: u32) {
+        fn entry(e: &mut Entry, by: u32) {
+            e.key_location.file.0 += by;
+            e.value.map.file.0 += by;
+        }
+        let meta = match self {
+            Object::Ingress(o) => &mut o.meta,
+            Object::ConfigMap(o) => {
+                for e in &mut o.data {
+                    entry(e, by);
+                }
+                &mut o.meta
+            }
+            Object::IngressClass(o) => &mut o.meta,
+        };
+        meta.location.file.0 += by;
+        for e in &mut meta.annotations {
+            entry(e, by);
         }
     }
 }
@@ -131,6 +197,24 @@ impl Workspace {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Add the sources and objects of `other` (read once, reused for many runs: the webhook's
+    /// cached ConfigMaps). Its file ids are renumbered past this workspace's own. Its
+    /// `load_diagnostics` are not copied: they were reported when `other` was read.
+    pub fn append(&mut self, other: &Workspace) {
+        let by = self.sources.len() as u32;
+        for (_, f) in other.sources.iter() {
+            self.sources.add(f.clone());
+        }
+        self.objects.extend(other.objects.iter().map(|o| {
+            let mut o = o.clone();
+            o.shift_files(by);
+            o
+        }));
+        self.confs
+            .extend(other.confs.iter().map(|f| FileId(f.0 + by)));
+        self.files += other.files;
     }
 
     /// A location covering nothing, at the start of a file.

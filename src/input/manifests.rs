@@ -18,7 +18,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use crate::diagnostic::{Diagnostic, ObjectRef};
-use crate::model::{ConfigMap, Entry, Ingress, IngressClass, Meta, Object, Text, Workspace};
+use crate::model::{Entry, Meta, Object, Text, Workspace, handled_kind};
 use crate::rules::invalid_snippet::INVALID_SNIPPET;
 use crate::source::{FileId, Location, SourceMap, Span};
 
@@ -264,6 +264,35 @@ fn align(raw: &str, raw_start: u32, decoded: &str, double_quoted: bool) -> Vec<(
     anchors
 }
 
+/// The finding for a value of another type where Kubernetes stores a string (`what` is
+/// "annotation", "label" or "ConfigMap key").
+pub(crate) fn not_a_string(
+    location: Location,
+    what: &str,
+    key: &str,
+    value: &Value,
+    object: &ObjectRef,
+) -> Diagnostic {
+    let kind = match value {
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+        _ => "not a string",
+    };
+    let mut d = Diagnostic::new(
+        &INVALID_SNIPPET,
+        location,
+        format!("{what} `{key}` is {kind}, not a string; the API server rejects this object"),
+    )
+    .help(STRINGS_HELP);
+    d.object = Some(object.clone());
+    d
+}
+
+const STRINGS_HELP: &str =
+    "Kubernetes stores annotation and ConfigMap values as strings: quote the value";
+
 struct Loader<'w> {
     ws: &'w mut Workspace,
     file: FileId,
@@ -303,8 +332,7 @@ impl Loader<'_> {
     }
 
     fn problem(&mut self, location: Location, message: String, object: Option<&ObjectRef>) {
-        let mut d = Diagnostic::new(&INVALID_SNIPPET, location, message)
-            .help("Kubernetes stores annotation and ConfigMap values as strings: quote the value");
+        let mut d = Diagnostic::new(&INVALID_SNIPPET, location, message).help(STRINGS_HELP);
         d.object = object.cloned();
         self.ws.load_diagnostics.push(d);
     }
@@ -328,19 +356,10 @@ impl Loader<'_> {
                 }
                 Value::Null => {}
                 other => {
-                    let kind = match other {
-                        Value::Number(_) => "a number",
-                        Value::Bool(_) => "a boolean",
-                        Value::Array(_) => "a list",
-                        Value::Object(_) => "a mapping",
-                        _ => "not a string",
-                    };
                     let loc = self.location(&v);
-                    self.problem(
-                        loc,
-                        format!("{what} `{key}` is {kind}, not a string; the API server rejects this object"),
-                        Some(object),
-                    );
+                    self.ws
+                        .load_diagnostics
+                        .push(not_a_string(loc, what, &key, other, object));
                 }
             }
         }
@@ -368,17 +387,7 @@ impl Loader<'_> {
             .as_ref()
             .and_then(Self::string)
             .unwrap_or_default();
-        let handled = matches!(
-            (kind.as_str(), api_version.as_str()),
-            (
-                "Ingress",
-                "networking.k8s.io/v1" | "networking.k8s.io/v1beta1" | "extensions/v1beta1"
-            ) | ("ConfigMap", "v1")
-                | (
-                    "IngressClass",
-                    "networking.k8s.io/v1" | "networking.k8s.io/v1beta1"
-                )
-        );
+        let handled = handled_kind(&api_version, &kind);
         if !handled {
             return;
         }
@@ -406,31 +415,17 @@ impl Loader<'_> {
             location: self.location(&kind_sp),
         };
         let spec = spec.unwrap_or_default();
-        let obj = match kind.as_str() {
-            "Ingress" => {
-                let class = spec
-                    .ingress_class_name
-                    .as_ref()
-                    .and_then(Self::string)
-                    .or_else(|| {
-                        meta.annotation("kubernetes.io/ingress.class")
-                            .map(|e| e.value.value.clone())
-                    });
-                Object::Ingress(Ingress { meta, class })
-            }
-            "ConfigMap" => {
-                let data = self.entries(data, "ConfigMap key", &meta.object);
-                Object::ConfigMap(ConfigMap { meta, data })
-            }
-            _ => Object::IngressClass(IngressClass {
-                controller: spec
-                    .controller
-                    .as_ref()
-                    .and_then(Self::string)
-                    .unwrap_or_default(),
-                meta,
-            }),
+        let data = if kind == "ConfigMap" {
+            self.entries(data, "ConfigMap key", &meta.object)
+        } else {
+            Vec::new()
         };
+        let obj = Object::build(
+            meta,
+            spec.ingress_class_name.as_ref().and_then(Self::string),
+            spec.controller.as_ref().and_then(Self::string),
+            data,
+        );
         self.ws.objects.push(obj);
     }
 }

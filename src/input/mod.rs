@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::model::Workspace;
 use crate::source::SourceFile;
 
+pub mod api;
 pub mod conf_dump;
 pub mod manifests;
 

@@ -2,9 +2,10 @@
 //! request body, the [`Policy`] and the cached controller ConfigMaps, so it is tested on captured
 //! JSON (`tests/webhook_review.rs`) and benchmarked without a server (`benches/admission.rs`).
 //!
-//! The engine is reused as is: the reviewed object is serialized to JSON and read by
-//! [`input::add_text`] like a file, each cached ConfigMap likewise, [`crate::check`] runs, and
-//! only the diagnostics about the reviewed object are kept. Messages are
+//! The engine is reused as is: the decoded object is read by [`input::api::add_object`] (the
+//! fields the rules read, each value its own source), the cached ConfigMaps (read once, when the
+//! cache changed) are appended, [`crate::check`] runs, and only the diagnostics about the
+//! reviewed object are kept. Messages are
 //! [`Diagnostic::one_line`], the wording of `snippet-guard lint`.
 
 use std::collections::HashSet;
@@ -14,13 +15,14 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap as K8sConfigMap;
 use kube::core::admission::{AdmissionResponse, AdmissionReview, Operation};
-use kube::core::{DynamicObject, GroupVersionKind, TypeMeta};
+use kube::core::{DynamicObject, GroupVersionKind, Status, TypeMeta};
+use serde::Deserialize;
 
-use crate::diagnostic::{Diagnostic, ObjectRef, Severity};
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::engine::{SUPPRESSION_PREFIX, Settings};
-use crate::input::{self, Format};
+use crate::input;
+use crate::input::api::{ApiMeta, ApiObject};
 use crate::model::Workspace;
-use crate::source::FileId;
 
 use super::error::{Error, Result};
 
@@ -57,25 +59,53 @@ pub struct Policy {
 }
 
 /// A controller ConfigMap (or the ConfigMap its `proxy-set-headers` names) from the cache,
-/// already serialized to the JSON the engine reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// read once into engine objects when the cache changes, not on every review.
+#[derive(Debug, Clone)]
 pub struct ContextObject {
     pub namespace: String,
     pub name: String,
+    /// The ConfigMap as JSON, without `managedFields` (what changed, for the cache's logs and
+    /// tests; equality is decided on it).
     pub json: Arc<str>,
+    /// The ConfigMap as the engine reads it.
+    prepared: Arc<Workspace>,
 }
 
+impl PartialEq for ContextObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.namespace == other.namespace && self.name == other.name && self.json == other.json
+    }
+}
+
+impl Eq for ContextObject {}
+
 impl ContextObject {
-    /// Serialize a ConfigMap (without `managedFields`, which the engine never reads).
+    /// Read a ConfigMap (without `managedFields`, which the engine never reads).
     #[must_use]
     pub fn from_configmap(cm: &K8sConfigMap) -> Self {
         let mut cm = cm.clone();
         cm.metadata.managed_fields = None;
         let json = serde_json::to_string(&cm).expect("a ConfigMap always serializes to JSON");
+        let object = ApiObject {
+            api_version: Some("v1".into()),
+            kind: Some("ConfigMap".into()),
+            metadata: ApiMeta {
+                name: cm.metadata.name.clone(),
+                namespace: cm.metadata.namespace.clone(),
+                generate_name: None,
+                annotations: cm.metadata.annotations.clone(),
+                labels: cm.metadata.labels.clone(),
+            },
+            spec: None,
+            data: cm.data.as_ref().map(|d| serde_json::json!(d)),
+        };
+        let mut prepared = Workspace::new();
+        input::api::add_object(&mut prepared, &object);
         Self {
             namespace: cm.metadata.namespace.clone().unwrap_or_default(),
             name: cm.metadata.name.clone().unwrap_or_default(),
             json: json.into(),
+            prepared: Arc::new(prepared),
         }
     }
 }
@@ -211,22 +241,23 @@ pub fn review_with(
     body: &[u8],
     judge: Judge<'_>,
 ) -> Result<Outcome> {
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_slice(body).map_err(Error::InvalidReview)?;
-    let types = review.types.clone();
-    if types.kind != "AdmissionReview"
+    let review: WireReview = serde_json::from_slice(body).map_err(Error::InvalidReview)?;
+    if review.kind != "AdmissionReview"
         || !matches!(
-            types.api_version.as_str(),
+            review.api_version.as_str(),
             "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
         )
     {
         return Err(Error::NotAdmissionReview {
-            api_version: types.api_version,
-            kind: types.kind,
+            api_version: review.api_version,
+            kind: review.kind,
         });
     }
+    let types = TypeMeta {
+        api_version: review.api_version,
+        kind: review.kind,
+    };
     let mut req = review.request.ok_or(Error::MissingRequest)?;
-    req.types = types;
     if req.uid.is_empty() {
         return Err(Error::MissingUid);
     }
@@ -236,8 +267,17 @@ pub fn review_with(
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
     };
+    let admit = || {
+        // The only constructor that needs no `AdmissionRequest`; every field it sets is reset.
+        let mut r = AdmissionResponse::invalid("");
+        r.types = types.clone();
+        r.uid.clone_from(&req.uid);
+        r.allowed = true;
+        r.result = Status::default();
+        r
+    };
     let mut outcome = Outcome {
-        review: AdmissionResponse::from(&req).into_review(),
+        review: admit().into_review(),
         decision: Decision::Skip,
         findings: Vec::new(),
         uid: req.uid.clone(),
@@ -245,7 +285,7 @@ pub fn review_with(
         kind: req.kind.kind.clone(),
         namespace: req.namespace.clone(),
         name: req.name.clone(),
-        dry_run: req.dry_run,
+        dry_run: req.dry_run.unwrap_or(false),
         skip_reason: None,
         internal_error: None,
     };
@@ -292,7 +332,7 @@ pub fn review_with(
             old.map(|o| findings_on(policy, context, o, namespace.as_deref(), &req.kind, judge));
         (new, old)
     }));
-    let mut response = AdmissionResponse::from(&req);
+    let mut response = admit();
     let (new, old) = match judged {
         Ok(r) => r,
         Err(panic) => {
@@ -335,6 +375,34 @@ pub fn review_with(
     Ok(outcome)
 }
 
+/// An `AdmissionReview` as the API server sends it, decoded only as far as the webhook reads it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireReview {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    request: Option<WireRequest>,
+}
+
+/// `AdmissionReview.request`: what the response echoes, what is logged, and the objects.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRequest {
+    #[serde(default)]
+    uid: String,
+    kind: GroupVersionKind,
+    sub_resource: Option<String>,
+    operation: Operation,
+    namespace: Option<String>,
+    #[serde(default)]
+    name: String,
+    object: Option<ApiObject>,
+    old_object: Option<ApiObject>,
+    dry_run: Option<bool>,
+}
+
 /// Kinds the webhook judges; anything else is admitted untouched.
 fn handled(gvk: &GroupVersionKind) -> bool {
     matches!(
@@ -368,51 +436,38 @@ impl FindingKey {
 fn findings_on(
     policy: &Policy,
     context: &[ContextObject],
-    mut object: DynamicObject,
+    mut object: ApiObject,
     request_namespace: Option<&str>,
     gvk: &GroupVersionKind,
     judge: Judge<'_>,
 ) -> Vec<Diagnostic> {
-    // The API server fills both in; a hand-made review may not.
+    // The API server fills all three in; a hand-made review may not.
     if object.metadata.namespace.is_none() {
         object.metadata.namespace = request_namespace.map(str::to_string);
     }
-    if object.types.is_none() {
-        object.types = Some(TypeMeta {
-            api_version: gvk.api_version(),
-            kind: gvk.kind.clone(),
-        });
+    if object.api_version.is_none() {
+        object.api_version = Some(gvk.api_version());
     }
-    object.metadata.managed_fields = None;
+    if object.kind.is_none() {
+        object.kind = Some(gvk.kind.clone());
+    }
     let namespace = object.metadata.namespace.clone().unwrap_or_default();
     let name = object.metadata.name.clone().unwrap_or_default();
-    let json = serde_json::to_string(&object).expect("a decoded object serializes to JSON");
     let mut ws = Workspace::new();
-    input::add_text(
-        &mut ws,
-        &format!("{} {namespace}/{name}", gvk.kind),
-        &json,
-        Format::Yaml,
-    );
-    let file = FileId((ws.sources.len() - 1) as u32);
-    let reviewed: Option<ObjectRef> = ws.objects.first().map(|o| o.meta().object.clone());
+    let reviewed = input::api::add_object(&mut ws, &object);
+    let own_files = ws.sources.len();
     for c in context {
         // The reviewed version of a cached ConfigMap replaces the cached one.
         if gvk.kind == "ConfigMap" && c.namespace == namespace && c.name == name {
             continue;
         }
-        input::add_text(
-            &mut ws,
-            &format!("ConfigMap {}/{}", c.namespace, c.name),
-            &c.json,
-            Format::Yaml,
-        );
+        ws.append(&c.prepared);
     }
     judge(&ws, &policy.settings)
         .into_iter()
         .filter(|d| match (&d.object, &reviewed) {
             (Some(o), Some(r)) => o == r,
-            (None, _) => d.primary.file == file,
+            (None, _) => (d.primary.file.0 as usize) < own_files,
             (Some(_), None) => false,
         })
         .collect()
