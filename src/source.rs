@@ -6,7 +6,7 @@
 //! offset in the decoded text into an offset in the file.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A half-open byte range `[start, end)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,10 +61,37 @@ pub struct SourceFile {
     /// objects that did not come from a file.
     pub name: String,
     pub text: Arc<String>,
-    line_starts: Vec<u32>,
+    /// Built on first use: most files are never rendered (a 16 MB `nginx.conf` with a handful of
+    /// findings, or the webhook, which prints no frames).
+    lines: OnceLock<LineIndex>,
+}
+
+#[derive(Clone)]
+struct LineIndex {
+    starts: Vec<u32>,
     /// Lines (by index) that hold a non-ASCII byte; on the others a column is a byte difference,
     /// which keeps column lookups O(1) on the one-line JSON documents `kubectl -o json` can emit.
-    non_ascii_lines: Vec<u32>,
+    non_ascii: Vec<u32>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = Vec::with_capacity(text.len() / 32 + 1);
+        let mut non_ascii = Vec::new();
+        starts.push(0);
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+            if !bytes[start..nl].is_ascii() {
+                non_ascii.push((starts.len() - 1) as u32);
+            }
+            if nl < bytes.len() {
+                starts.push((nl + 1) as u32);
+            }
+            start = nl + 1;
+        }
+        Self { starts, non_ascii }
+    }
 }
 
 impl fmt::Debug for SourceFile {
@@ -87,47 +114,32 @@ impl SourceFile {
     #[must_use]
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         // An owned String moves in without a copy (a 16 MB nginx.conf is read once).
-        let text = Arc::new(text.into());
-        let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
-        let mut non_ascii_lines = Vec::new();
-        line_starts.push(0);
-        let bytes = text.as_bytes();
-        let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
-            if !bytes[start..nl].is_ascii() {
-                non_ascii_lines.push((line_starts.len() - 1) as u32);
-            }
-            if nl < bytes.len() {
-                line_starts.push((nl + 1) as u32);
-            }
-            start = nl + 1;
-        }
         Self {
             name: name.into(),
-            text,
-            line_starts,
-            non_ascii_lines,
+            text: Arc::new(text.into()),
+            lines: OnceLock::new(),
         }
+    }
+
+    fn index(&self) -> &LineIndex {
+        self.lines.get_or_init(|| LineIndex::new(&self.text))
     }
 
     /// 1-based line and character column of a byte offset (clamped to the text).
     #[must_use]
     pub fn line_col(&self, offset: u32) -> LineCol {
         let offset = offset.min(self.text.len() as u32);
-        let line_idx = match self.line_starts.binary_search(&offset) {
+        let index = self.index();
+        let line_idx = match index.starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        let start = self.line_starts[line_idx] as usize;
+        let start = index.starts[line_idx] as usize;
         let mut end = offset as usize;
         while !self.text.is_char_boundary(end) {
             end -= 1;
         }
-        let column = if self
-            .non_ascii_lines
-            .binary_search(&(line_idx as u32))
-            .is_ok()
-        {
+        let column = if index.non_ascii.binary_search(&(line_idx as u32)).is_ok() {
             self.text[start..end].chars().count()
         } else {
             end - start
@@ -141,7 +153,8 @@ impl SourceFile {
     /// Byte offset of the start of a 1-based line.
     #[must_use]
     pub fn line_start(&self, line: usize) -> usize {
-        self.line_starts
+        self.index()
+            .starts
             .get(line.saturating_sub(1))
             .map_or(self.text.len(), |&s| s as usize)
     }
@@ -160,7 +173,7 @@ impl SourceFile {
 
     #[must_use]
     pub fn line_count(&self) -> usize {
-        self.line_starts.len()
+        self.index().starts.len()
     }
 }
 

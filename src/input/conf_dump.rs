@@ -13,7 +13,7 @@ use std::hash::BuildHasher;
 use crate::diagnostic::{Diagnostic, ObjectRef};
 use crate::engine::{Settings, run_location_rules};
 use crate::model::Workspace;
-use crate::nginx::ast::{Directive, Quote};
+use crate::nginx::ast::Directive;
 use crate::nginx::context::Ctx;
 use crate::profile::ingress_nginx::{Family, TemplateHeader};
 use crate::rules::{
@@ -67,17 +67,17 @@ pub fn check<S: BuildHasher>(
     }
 }
 
-/// Whether any two header lines of one family share a name, or one is empty (cheap, no allocation).
+/// Whether two header lines of one directive name the same header (case-insensitive, trailing
+/// `:` ignored, as [`HeaderLine::same_name`]); cheap, no allocation. Every location rule needs
+/// such a pair: a duplicate, or an empty line after the controller's line (`Proxy ""`, which
+/// the template writes in every location, is alone and not a finding).
 fn worth_modelling(src: &str, lines: &[&Directive]) -> bool {
+    let header = |d: &Directive| d.args[0].inner(src).trim_end_matches(':');
     lines.iter().enumerate().any(|(i, a)| {
-        let an = a.args[0].inner(src);
-        let a_empty = a.args[1].inner(src).is_empty() && a.args[1].quote != Quote::None;
-        a_empty
-            || lines[..i].iter().any(|b| {
-                b.name.span != a.name.span
-                    && b.name(src) == a.name(src)
-                    && b.args[0].inner(src).eq_ignore_ascii_case(an)
-            })
+        let an = header(a);
+        lines[..i]
+            .iter()
+            .any(|b| b.name(src) == a.name(src) && header(b).eq_ignore_ascii_case(an))
     })
 }
 
@@ -186,6 +186,34 @@ mod tests {
                 .line_col(d[0].primary.span.start)
                 .line,
             9
+        );
+    }
+
+    fn location(lines: &str) -> Vec<&'static str> {
+        let conf = format!(
+            "http {{\n server {{\n  location / {{\n   proxy_set_header X-Forwarded-Proto $pass_access_scheme;\n   proxy_set_header Proxy \"\";\n{lines}   proxy_pass http://u;\n  }}\n }}\n}}\n"
+        );
+        let mut ws = Workspace::new();
+        add_text(&mut ws, "nginx.conf", &conf, Format::Conf);
+        check(&ws, &Settings::default())
+            .iter()
+            .map(|d| d.rule.id)
+            .collect()
+    }
+
+    #[test]
+    fn only_a_repeated_name_is_modelled() {
+        // The template's own empty `Proxy ""` line is no finding; an empty line after the
+        // controller's non-empty line is.
+        assert_eq!(location(""), Vec::<&str>::new());
+        assert_eq!(
+            location("   proxy_set_header X-Forwarded-Proto \"\";\n"),
+            ["ineffective-empty-header"]
+        );
+        // A trailing colon names the same header for the backend.
+        assert_eq!(
+            location("   proxy_set_header X-Forwarded-Proto: https;\n"),
+            ["redundant-forwarded-proto"]
         );
     }
 }

@@ -84,15 +84,17 @@ impl Word {
     }
 }
 
-/// Arguments of one directive; nearly all directives have three or fewer, kept inline.
-pub type Args = smallvec::SmallVec<[Word; 3]>;
+/// Arguments of one directive; the header directives have two, kept inline (a longer list, such
+/// as `listen 443 ssl http2`, goes to the heap).
+pub type Args = smallvec::SmallVec<[Word; 2]>;
 
 /// `name args... ;` or `name args... { ... }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Directive {
     pub name: Word,
     pub args: Args,
-    pub block: Option<Block>,
+    /// Boxed: most directives have none, and a rendered `nginx.conf` has hundreds of thousands.
+    pub block: Option<Box<Block>>,
     /// From the first byte of the name to the `;` or the closing `}` inclusive.
     pub span: Span,
 }
@@ -117,7 +119,7 @@ impl Directive {
     /// Child directives, empty for simple directives and opaque (Lua) blocks.
     #[must_use]
     pub fn children(&self) -> &[Directive] {
-        match &self.block {
+        match self.block.as_deref() {
             Some(Block {
                 body: Body::Directives(d),
                 ..

@@ -281,7 +281,7 @@ pub fn validate(src: &str, config: &Config, root: Ctx) -> Vec<ContextError> {
                 if let Some(crate::nginx::ast::Block {
                     body: Body::Directives(children),
                     ..
-                }) = &d.block
+                }) = d.block.as_deref()
                 {
                     stack.push((children, child_context(name, ctx)));
                 }
@@ -320,7 +320,7 @@ pub fn validate(src: &str, config: &Config, root: Ctx) -> Vec<ContextError> {
             if let Some(crate::nginx::ast::Block {
                 body: Body::Directives(children),
                 ..
-            }) = &d.block
+            }) = d.block.as_deref()
             {
                 stack.push((children, child_context(name, ctx)));
             }
