@@ -9,18 +9,13 @@
 //! first list; it stays synced afterwards (a later `proxy-set-headers` change does not make the
 //! webhook unready while its new watch lists).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::{WatchStreamExt, reflector as reflect};
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
+use crate::k8s::reflected::ConfigMapWatches;
 use crate::k8s::webhook::ContextObject;
 
 pub use crate::k8s::refs::{NsName, parse_ns_name, proxy_set_headers_ref};
@@ -91,80 +86,34 @@ impl ConfigMapCache {
     }
 }
 
-/// One reflector on one ConfigMap name; aborted when dropped.
-struct Watched {
-    store: Store<ConfigMap>,
-    synced: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Watched {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Watched {
-    fn start(client: Client, (namespace, name): NsName, notify: mpsc::Sender<()>) -> Self {
-        let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
-        let (store, writer) = reflector::store();
-        let synced = Arc::new(AtomicBool::new(false));
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let stream = reflect(
-            writer,
-            watcher::watcher(api, config)
-                .modify(|cm: &mut ConfigMap| cm.managed_fields_mut().clear()),
-        )
-        .default_backoff();
-        let flag = synced.clone();
-        let task = tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            while let Some(event) = stream.next().await {
-                match event {
-                    Ok(Event::InitDone) => {
-                        flag.store(true, Ordering::SeqCst);
-                        tracing::debug!(%namespace, %name, "ConfigMap watch listed");
-                        // Full channel: a rebuild is already pending.
-                        let _ = notify.try_send(());
-                    }
-                    Ok(Event::Apply(_) | Event::Delete(_)) => {
-                        tracing::debug!(%namespace, %name, "ConfigMap changed");
-                        let _ = notify.try_send(());
-                    }
-                    Ok(Event::Init | Event::InitApply(_)) => {}
-                    Err(e) => {
-                        let e = crate::k8s::webhook::Error::Watch(e);
-                        tracing::warn!(%namespace, %name, error = %e, "ConfigMap watch failed; retrying");
-                    }
-                }
-            }
-        });
-        Self {
-            store,
-            synced,
-            task,
-        }
-    }
+/// Drop what the engine never reads and what changes on every write.
+fn trim(cm: &mut ConfigMap) {
+    cm.managed_fields_mut().clear();
 }
 
 async fn manage(client: Client, controllers: Vec<NsName>, tx: watch::Sender<Arc<Snapshot>>) {
     let (notify, mut changes) = mpsc::channel::<()>(1);
-    let mut watches: BTreeMap<NsName, Watched> = controllers
-        .iter()
-        .map(|c| {
-            let w = Watched::start(client.clone(), c.clone(), notify.clone());
-            (c.clone(), w)
-        })
-        .collect();
+    let mut watches = ConfigMapWatches::start(client, controllers, trim, notify);
     let mut ever_synced = false;
     loop {
-        let snapshot = rebuild(
-            &client,
-            &controllers,
-            &mut watches,
-            &notify,
-            &mut ever_synced,
-        );
+        let objects: Vec<ContextObject> = watches
+            .refresh()
+            .iter()
+            .map(|cm| ContextObject::from_configmap(cm))
+            .collect();
+        if watches.is_synced() && !ever_synced {
+            ever_synced = true;
+            let names: Vec<String> = objects
+                .iter()
+                .map(|o| format!("{}/{}", o.namespace, o.name))
+                .collect();
+            tracing::info!(configmaps = ?names, "ConfigMap cache synced");
+            watches.warn_missing();
+        }
+        let snapshot = Snapshot {
+            objects,
+            synced: ever_synced,
+        };
         tx.send_if_modified(|current| {
             if **current == snapshot {
                 false
@@ -177,57 +126,5 @@ async fn manage(client: Client, controllers: Vec<NsName>, tx: watch::Sender<Arc<
             () = tx.closed() => break,
             _ = changes.recv() => {}
         }
-    }
-}
-
-/// Start and stop `proxy-set-headers` watches and build the snapshot.
-fn rebuild(
-    client: &Client,
-    controllers: &[NsName],
-    watches: &mut BTreeMap<NsName, Watched>,
-    notify: &mpsc::Sender<()>,
-    ever_synced: &mut bool,
-) -> Snapshot {
-    let mut objects = Vec::new();
-    let mut header_maps = BTreeSet::new();
-    for c in controllers {
-        for cm in watches[c].store.state() {
-            objects.push(ContextObject::from_configmap(&cm));
-            header_maps.extend(proxy_set_headers_ref(&cm));
-        }
-    }
-    watches.retain(|k, _| controllers.contains(k) || header_maps.contains(k));
-    for h in &header_maps {
-        if controllers.contains(h) {
-            continue;
-        }
-        let w = watches.entry(h.clone()).or_insert_with(|| {
-            tracing::info!(namespace = %h.0, name = %h.1, "watching the proxy-set-headers ConfigMap");
-            Watched::start(client.clone(), h.clone(), notify.clone())
-        });
-        objects.extend(
-            w.store
-                .state()
-                .iter()
-                .map(|cm| ContextObject::from_configmap(cm)),
-        );
-    }
-    let synced_now = watches.values().all(|w| w.synced.load(Ordering::SeqCst));
-    if synced_now && !*ever_synced {
-        *ever_synced = true;
-        let names: Vec<String> = objects
-            .iter()
-            .map(|o| format!("{}/{}", o.namespace, o.name))
-            .collect();
-        tracing::info!(configmaps = ?names, "ConfigMap cache synced");
-        for c in controllers {
-            if watches[c].store.is_empty() {
-                tracing::warn!(namespace = %c.0, name = %c.1, "controller ConfigMap not found; judging with ingress-nginx defaults");
-            }
-        }
-    }
-    Snapshot {
-        objects,
-        synced: *ever_synced,
     }
 }

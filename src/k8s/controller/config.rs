@@ -9,22 +9,17 @@
 //! replaced only when the serialized texts change, so a resync that changes nothing re-checks
 //! nothing, and every real change re-checks every Ingress (each one depends on all of it).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
 use k8s_openapi::api::networking::v1::IngressClass;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::{WatchStreamExt, reflector as reflect};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use tokio::sync::{mpsc, watch};
 
-use super::Error;
 use super::objects;
 use crate::diagnostic::ObjectRef;
+use crate::k8s::reflected::{ConfigMapWatches, reflected};
 
 pub use crate::k8s::refs::{NsName, parse_ns_name, proxy_set_headers_ref};
 
@@ -112,88 +107,6 @@ impl ConfigSnapshot {
     }
 }
 
-/// A reflector feeding a store; the task stops when dropped.
-struct Reflected<K: Resource + Clone + 'static>
-where
-    K::DynamicType: std::hash::Hash + Eq + Clone,
-{
-    store: Store<K>,
-    synced: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl<K: Resource + Clone + 'static> Drop for Reflected<K>
-where
-    K::DynamicType: std::hash::Hash + Eq + Clone,
-{
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn reflected<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    trim: fn(&mut K),
-    what: String,
-    notify: mpsc::Sender<()>,
-) -> Reflected<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let synced = Arc::new(AtomicBool::new(false));
-    let flag = synced.clone();
-    // The watcher relists after `410 Gone` and reconnects with backoff after API server
-    // restarts; errors are only logged here.
-    let stream = reflect(writer, watcher::watcher(api, config).modify(trim)).default_backoff();
-    let task = tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(Event::InitDone) => {
-                    flag.store(true, Ordering::SeqCst);
-                    tracing::debug!(watch = %what, "listed");
-                    let _ = notify.try_send(());
-                }
-                Ok(Event::Apply(_) | Event::Delete(_)) => {
-                    let _ = notify.try_send(());
-                }
-                Ok(Event::Init | Event::InitApply(_)) => {}
-                Err(e) => {
-                    let e = Error::Watch(e);
-                    tracing::warn!(watch = %what, error = %e, "watch failed; retrying with backoff");
-                }
-            }
-        }
-    });
-    Reflected {
-        store,
-        synced,
-        task,
-    }
-}
-
-fn watch_configmap(
-    client: &Client,
-    (ns, name): &NsName,
-    notify: mpsc::Sender<()>,
-) -> Reflected<ConfigMap> {
-    reflected(
-        Api::namespaced(client.clone(), ns),
-        watcher::Config::default().fields(&format!("metadata.name={name}")),
-        objects::trim_configmap,
-        format!("ConfigMap {ns}/{name}"),
-        notify,
-    )
-}
-
 /// Follow `controllers` (and what their `proxy-set-headers` name) and the IngressClasses;
 /// publish snapshots on `tx` until every receiver is gone.
 pub async fn watch_config(
@@ -202,6 +115,8 @@ pub async fn watch_config(
     tx: watch::Sender<Arc<ConfigSnapshot>>,
 ) {
     let (notify, mut changes) = mpsc::channel::<()>(1);
+    // The watcher relists after `410 Gone` and reconnects with backoff after API server
+    // restarts; errors are only logged.
     let classes = reflected(
         Api::<IngressClass>::all(client.clone()),
         watcher::Config::default(),
@@ -209,38 +124,14 @@ pub async fn watch_config(
         "IngressClasses".to_string(),
         notify.clone(),
     );
-    let mut maps: BTreeMap<NsName, Reflected<ConfigMap>> = controllers
-        .iter()
-        .map(|c| (c.clone(), watch_configmap(&client, c, notify.clone())))
-        .collect();
+    let mut maps = ConfigMapWatches::start(client, controllers, objects::trim_configmap, notify);
     let mut ever_synced = false;
     loop {
-        // Start and stop proxy-set-headers watches, then build the snapshot.
-        let mut configmaps = Vec::new();
-        let mut header_maps = BTreeSet::new();
-        for c in &controllers {
-            for cm in maps[c].store.state() {
-                header_maps.extend(proxy_set_headers_ref(&cm));
-                configmaps.push(cm);
-            }
-        }
-        maps.retain(|k, _| controllers.contains(k) || header_maps.contains(k));
-        for h in header_maps.iter().filter(|h| !controllers.contains(h)) {
-            let w = maps.entry(h.clone()).or_insert_with(|| {
-                tracing::info!(namespace = %h.0, name = %h.1, "watching the proxy-set-headers ConfigMap");
-                watch_configmap(&client, h, notify.clone())
-            });
-            configmaps.extend(w.store.state());
-        }
-        let synced = classes.synced.load(Ordering::SeqCst)
-            && maps.values().all(|w| w.synced.load(Ordering::SeqCst));
+        let configmaps = maps.refresh();
+        let synced = classes.is_synced() && maps.is_synced();
         if synced && !ever_synced {
             ever_synced = true;
-            for c in &controllers {
-                if maps[c].store.is_empty() {
-                    tracing::warn!(namespace = %c.0, name = %c.1, "controller ConfigMap not found; judging with ingress-nginx defaults");
-                }
-            }
+            maps.warn_missing();
         }
         let configmaps: Vec<ConfigMap> = configmaps.iter().map(|c| (**c).clone()).collect();
         let classes: Vec<IngressClass> = classes

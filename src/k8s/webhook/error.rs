@@ -43,9 +43,6 @@ pub enum Error {
     /// rcgen could not make the throwaway CA or serving certificate.
     #[error("cannot generate a self-signed certificate: {0}")]
     SelfSigned(#[source] rcgen::Error),
-    /// A watch on a ConfigMap failed (retried with backoff).
-    #[error("ConfigMap watch failed: {0}")]
-    Watch(#[source] kube::runtime::watcher::Error),
 }
 
 /// Result of the webhook layer.
@@ -67,7 +64,6 @@ impl Error {
             Error::TlsRead { .. } => "tls_read",
             Error::TlsInvalid(_) => "tls_invalid",
             Error::SelfSigned(_) => "self_signed",
-            Error::Watch(_) => "watch",
         }
     }
 
