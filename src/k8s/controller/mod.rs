@@ -29,11 +29,11 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::runtime::PredicateConfig;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{Store, store::Writer};
+use kube::runtime::utils::Backoff;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
@@ -552,6 +552,13 @@ pub fn relevant_hash(ing: &Ingress) -> Option<u64> {
 /// A watch stream of Ingresses -> trimmed -> reflector store -> changed objects: what triggers
 /// the Ingress controller. `scope` is the namespace the watch covers (`None`: all), `synced` is
 /// set once it has listed.
+///
+/// "Changed" is against the [`relevant_hash`] of each live object when it last triggered, so a
+/// re-list (after a 410 Gone) triggers only what changed while the watch was down, however
+/// long ago an object last changed. Entries go with Delete events and with objects a list no
+/// longer shows. (kube-runtime's `predicate_filter` forgets an object an hour after it last
+/// saw it; an unchanged object is only seen again on a re-list, which then re-checked it and
+/// published its findings a second time.)
 pub fn ingress_trigger<S>(
     events: S,
     writer: Writer<Ingress>,
@@ -564,6 +571,9 @@ where
 {
     let prefix = ctx.settings.annotation_prefix.clone();
     let reader = writer.as_reader();
+    let live = writer.as_reader();
+    let mut checked: HashMap<kube::runtime::reflector::ObjectRef<Ingress>, Option<u64>> =
+        HashMap::new();
     events
         .modify(move |ing| objects::trim_ingress(ing, &prefix))
         .reflect(writer)
@@ -587,8 +597,30 @@ where
             }
             _ => {}
         })
+        .try_filter(move |event| {
+            // Name and namespace only (`from_obj` would keep uid and resourceVersion copies).
+            let key = |ing: &Ingress| {
+                kube::runtime::reflector::ObjectRef::new(&ing.name_any())
+                    .within(&ing.namespace().unwrap_or_default())
+            };
+            let changed = match event {
+                watcher::Event::Apply(ing) | watcher::Event::InitApply(ing) => {
+                    let hash = relevant_hash(ing);
+                    checked.insert(key(ing), hash) != Some(hash)
+                }
+                watcher::Event::Delete(ing) => {
+                    checked.remove(&key(ing));
+                    true
+                }
+                watcher::Event::InitDone => {
+                    checked.retain(|k, _| live.get(k).is_some());
+                    true
+                }
+                watcher::Event::Init => true,
+            };
+            std::future::ready(changed)
+        })
         .applied_objects()
-        .predicate_filter(relevant_hash, PredicateConfig::default())
 }
 
 /// `()` each time `rx` changes.
@@ -621,7 +653,26 @@ pub fn ingress_controller(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> impl Stream<Item = ()> + Send {
+    ingress_controller_with(
+        trigger,
+        reader,
+        ctx,
+        shutdown,
+        watcher::DefaultBackoff::default(),
+    )
+}
+
+/// [`ingress_controller`] pausing its triggers for `trigger_backoff` after a failed watch
+/// (kube-runtime's default: [`watcher::DefaultBackoff`]).
+pub fn ingress_controller_with(
+    trigger: impl Stream<Item = Result<Ingress, watcher::Error>> + Send + 'static,
+    reader: Store<Ingress>,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    trigger_backoff: impl Backoff + 'static,
+) -> impl Stream<Item = ()> + Send {
     Controller::for_stream(trigger, reader)
+        .trigger_backoff(trigger_backoff)
         .with_config(kube::runtime::controller::Config::default().concurrency(8))
         .reconcile_all_on(changes(ctx.config.clone()))
         .reconcile_all_on(changes(ctx.excluded.clone()))
@@ -637,5 +688,7 @@ pub fn ingress_controller(
         })
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self};
+use kube::runtime::utils::Backoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::watch;
@@ -139,6 +140,30 @@ async fn config_loop(ctx: Arc<Context>, shutdown: ShutdownSignal) {
     }
 }
 
+/// The Ingress watch of one scope (`None`: all namespaces) and the controller it feeds:
+/// watcher -> [`super::ingress_trigger`] -> [`super::ingress_controller_with`]. After a failed
+/// list or watch, both the watcher and the controller's triggers pause for a `backoff()`
+/// (kube-runtime's default: [`watcher::DefaultBackoff`]). `synced` is set once the watch has
+/// listed. Resolves when the controller stops after `shutdown`.
+pub fn ingress_scope<B: Backoff + 'static>(
+    client: Client,
+    scope: Option<String>,
+    ctx: Arc<Context>,
+    synced: Arc<AtomicBool>,
+    backoff: impl Fn() -> B,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> impl Future<Output = ()> + Send {
+    let api: Api<Ingress> = match &scope {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let (reader, writer) = reflector::store();
+    let events = watcher::watcher(api, watcher::Config::default()).backoff(backoff());
+    let trigger = super::ingress_trigger(events, writer, ctx.clone(), scope, synced);
+    super::ingress_controller_with(trigger, reader, ctx, shutdown, backoff())
+        .for_each(|()| std::future::ready(()))
+}
+
 /// Run the controller until `shutdown` resolves.
 pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Result<()> {
     let metrics = Arc::new(Metrics::new());
@@ -183,19 +208,16 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
     let mut synced_flags = Vec::new();
     let mut controllers = Vec::new();
     for scope in scopes {
-        let api: Api<Ingress> = match &scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let (reader, writer) = reflector::store();
         let synced = Arc::new(AtomicBool::new(false));
         synced_flags.push(synced.clone());
-        let events = watcher::watcher(api, watcher::Config::default()).default_backoff();
-        let trigger = super::ingress_trigger(events, writer, ctx.clone(), scope, synced);
-        controllers.push(
-            super::ingress_controller(trigger, reader, ctx.clone(), shutdown.clone())
-                .for_each(|()| std::future::ready(())),
-        );
+        controllers.push(ingress_scope(
+            client.clone(),
+            scope,
+            ctx.clone(),
+            synced,
+            watcher::DefaultBackoff::default,
+            shutdown.clone(),
+        ));
     }
     let config_task = tokio::spawn(config_loop(ctx.clone(), shutdown.clone()));
 

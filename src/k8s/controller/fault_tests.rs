@@ -1,0 +1,569 @@
+//! Faults on the Ingress watch: the product's own wiring ([`run::ingress_scope`]: watcher ->
+//! trimming reflector -> Controller -> Events) against a scripted API server that drops the
+//! watch, answers 410 Gone and fails LISTs with 500s. Each finding must reach the API server
+//! exactly once: none lost during the outage, none published again after the re-list.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::{Method, Request, Response};
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::client::Body;
+use kube::runtime::utils::Backoff;
+use tokio::sync::watch;
+use tower_test::mock::SendResponse;
+
+use super::*;
+use crate::k8s::fixtures::{ApiServerHandle, IngressExt, mock_client};
+
+const XFP: &str = "proxy_set_header X-Forwarded-Proto $scheme;\n";
+const CLEAN: &str = "more_set_headers \"X-Frame-Options: DENY\";\n";
+
+const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/";
+
+/// How long a wait for the controller may take before the test fails (it takes milliseconds).
+const PATIENCE: Duration = Duration::from_secs(5);
+/// How long nothing may happen for the controller to count as done.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// One step of the API server's script for the Ingress list/watch.
+#[derive(Debug)]
+enum Step {
+    /// The next Ingress request must be a LIST; answer it so.
+    List(Reply),
+    /// The next Ingress request must be a WATCH from this resourceVersion; answer it so.
+    Watch(&'static str, Reply),
+    /// Leave the next Ingress request waiting until this many Event writes have arrived (so
+    /// the order of watch events and reconciles is fixed).
+    AwaitEvents(usize),
+}
+
+#[derive(Debug)]
+enum Reply {
+    /// 200 with these Ingresses and this list resourceVersion.
+    Items(&'static str, Vec<Ingress>),
+    /// 200 with these watch events; then the body ends: the connection dropped.
+    Lines(Vec<serde_json::Value>),
+    /// This HTTP status with a `Status` body.
+    Status(u16),
+    /// The connection fails before any response.
+    Reset,
+    /// Never answered: a healthy watch with nothing to say.
+    Hold,
+}
+
+/// One Event write the API server received.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Published {
+    method: Method,
+    type_: String,
+    reason: String,
+    /// `namespace/name` of the object the Event is about.
+    regarding: String,
+}
+
+impl Published {
+    fn new(method: &Method, type_: &str, reason: &str, regarding: &str) -> Self {
+        Self {
+            method: method.clone(),
+            type_: type_.into(),
+            reason: reason.into(),
+            regarding: regarding.into(),
+        }
+    }
+}
+
+fn xfp_posted(regarding: &str) -> Published {
+    Published::new(
+        &Method::POST,
+        "Warning",
+        "RedundantForwardedProto",
+        regarding,
+    )
+}
+
+fn resolved_posted(regarding: &str) -> Published {
+    Published::new(&Method::POST, "Normal", "FindingsResolved", regarding)
+}
+
+fn sorted(events: &[Published]) -> Vec<Published> {
+    let mut events = events.to_vec();
+    events.sort();
+    events
+}
+
+/// What the mocked API server has seen so far.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Script steps done.
+    steps: usize,
+    /// Ingress requests in order: `LIST` or `WATCH <resourceVersion>`.
+    requests: Vec<String>,
+    /// Event writes in order.
+    events: Vec<Published>,
+    /// Departures from the script; the server stops at the first.
+    failures: Vec<String>,
+}
+
+/// The API server's side: plays `script` for the Ingress list/watch, accepts every Event
+/// write (201 for a POST, 200 for a series PATCH) and records everything in `seen`.
+async fn serve(mut handle: ApiServerHandle, script: Vec<Step>, seen: watch::Sender<Seen>) {
+    let mut script: VecDeque<Step> = script.into();
+    let mut parked: VecDeque<(Request<Body>, SendResponse<Response<Body>>)> = VecDeque::new();
+    // Watches left unanswered stay open as long as the server runs.
+    let mut held = Vec::new();
+    let fail = |message: String| seen.send_modify(|s| s.failures.push(message));
+    loop {
+        loop {
+            match script.front() {
+                Some(Step::AwaitEvents(n)) if seen.borrow().events.len() >= *n => {}
+                Some(Step::List(_) | Step::Watch(..)) if !parked.is_empty() => {
+                    let (request, send) = parked.pop_front().expect("not empty");
+                    let step = script.pop_front().expect("not empty");
+                    match answer(step, &request) {
+                        Ok(Answer::Respond(response)) => send.send_response(response),
+                        Ok(Answer::Reset) => send.send_error("connection reset by peer"),
+                        Ok(Answer::Hold) => held.push(send),
+                        Err(message) => return fail(message),
+                    }
+                    seen.send_modify(|s| s.steps += 1);
+                    continue;
+                }
+                _ => break,
+            }
+            script.pop_front();
+            seen.send_modify(|s| s.steps += 1);
+        }
+        let Some((request, send)) = handle.next_request().await else {
+            return;
+        };
+        let path = request.uri().path().to_string();
+        if path.starts_with(EVENTS) {
+            match event_write(request).await {
+                Ok((published, response)) => {
+                    send.send_response(response);
+                    seen.send_modify(|s| s.events.push(published));
+                }
+                Err(message) => return fail(message),
+            }
+        } else if path == INGRESSES {
+            let query = request.uri().query().unwrap_or_default();
+            let what = if is_watch(query) {
+                format!(
+                    "WATCH {}",
+                    param(query, "resourceVersion").unwrap_or_default()
+                )
+            } else {
+                "LIST".to_string()
+            };
+            seen.send_modify(|s| s.requests.push(what.clone()));
+            if script.is_empty() {
+                return fail(format!("{what} after the end of the script"));
+            }
+            parked.push_back((request, send));
+        } else {
+            return fail(format!(
+                "unexpected call {} {}",
+                request.method(),
+                request.uri()
+            ));
+        }
+    }
+}
+
+fn is_watch(query: &str) -> bool {
+    param(query, "watch") == Some("true")
+}
+
+fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+#[derive(Debug)]
+enum Answer {
+    Respond(Response<Body>),
+    Reset,
+    Hold,
+}
+
+/// What to do with an Ingress request; `Err` when it is not the one the step expects.
+fn answer(step: Step, request: &Request<Body>) -> Result<Answer, String> {
+    let query = request.uri().query().unwrap_or_default();
+    let reply = match step {
+        Step::List(reply) if !is_watch(query) => reply,
+        Step::Watch(rv, reply) if is_watch(query) => {
+            let asked = param(query, "resourceVersion");
+            if asked != Some(rv) {
+                return Err(format!(
+                    "WATCH from resourceVersion {asked:?}, the script expects {rv}"
+                ));
+            }
+            reply
+        }
+        step => return Err(format!("{} for {step:?}", request.uri())),
+    };
+    Ok(match reply {
+        Reply::Items(rv, items) => Answer::Respond(json(
+            200,
+            &serde_json::json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "IngressList",
+                "metadata": {"resourceVersion": rv},
+                "items": items,
+            }),
+        )),
+        Reply::Lines(lines) => {
+            let mut body = Vec::new();
+            for line in &lines {
+                serde_json::to_writer(&mut body, line).expect("serializes");
+                body.push(b'\n');
+            }
+            Answer::Respond(
+                Response::builder()
+                    .status(200)
+                    .body(Body::from(body))
+                    .expect("a response"),
+            )
+        }
+        Reply::Status(code) => Answer::Respond(json(code, &status(code))),
+        Reply::Reset => Answer::Reset,
+        Reply::Hold => Answer::Hold,
+    })
+}
+
+/// Record an Event write and answer it as the API server does (the object back).
+async fn event_write(request: Request<Body>) -> Result<(Published, Response<Body>), String> {
+    let method = request.method().clone();
+    let body = request
+        .into_body()
+        .collect_bytes()
+        .await
+        .map_err(|e| e.to_string())?;
+    let event: K8sEvent = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let regarding = event.regarding.clone().unwrap_or_default();
+    let published = Published {
+        method: method.clone(),
+        type_: event.type_.clone().unwrap_or_default(),
+        reason: event.reason.clone().unwrap_or_default(),
+        regarding: format!(
+            "{}/{}",
+            regarding.namespace.unwrap_or_default(),
+            regarding.name.unwrap_or_default()
+        ),
+    };
+    let code = if method == Method::POST { 201 } else { 200 };
+    let value = serde_json::to_value(&event).map_err(|e| e.to_string())?;
+    Ok((published, json(code, &value)))
+}
+
+fn json(code: u16, value: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .body(Body::from(serde_json::to_vec(value).expect("serializes")))
+        .expect("a response")
+}
+
+/// The `Status` the API server sends with a failure, in a body or as a watch `ERROR` event.
+fn status(code: u16) -> serde_json::Value {
+    let (reason, message) = match code {
+        410 => ("Expired", "too old resource version: 101 (250)"),
+        _ => ("InternalError", "injected failure"),
+    };
+    serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code,
+    })
+}
+
+fn watch_event(type_: &str, object: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"type": type_, "object": object})
+}
+
+fn ingress(name: &str, snippet: &str, resource_version: &str) -> Ingress {
+    let mut ing = Ingress::test("shop", name).with_snippet(snippet);
+    ing.metadata.resource_version = Some(resource_version.into());
+    ing
+}
+
+fn to_json(ing: &Ingress) -> serde_json::Value {
+    serde_json::to_value(ing).expect("serializes")
+}
+
+/// A short fixed pause after each failed list or watch (the watcher's and the controller's, in
+/// place of kube-runtime's 0.8 s doubling to 30 s), so the test runs in milliseconds.
+#[derive(Debug)]
+struct Pause(Duration);
+
+impl Iterator for Pause {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        Some(self.0)
+    }
+}
+
+impl Backoff for Pause {
+    fn reset(&mut self) {}
+}
+
+/// Wait until `done` holds for what the server saw; fail on a departure from the script or
+/// after [`PATIENCE`].
+async fn wait_until(seen: &mut watch::Receiver<Seen>, what: &str, done: impl Fn(&Seen) -> bool) {
+    let waited = tokio::time::timeout(
+        PATIENCE,
+        seen.wait_for(|s| !s.failures.is_empty() || done(s)),
+    )
+    .await
+    .map(|r| r.is_ok());
+    let s = seen.borrow();
+    assert!(s.failures.is_empty(), "{:#?}", s.failures);
+    assert_eq!(waited, Ok(true), "timed out waiting for {what}: {s:#?}");
+}
+
+/// Fail if the server sees anything more (a request or an Event) within [`QUIET`].
+async fn assert_quiet(seen: &mut watch::Receiver<Seen>) {
+    let (requests, events) = {
+        let s = seen.borrow();
+        (s.requests.len(), s.events.len())
+    };
+    let more = tokio::time::timeout(
+        QUIET,
+        seen.wait_for(|s| {
+            !s.failures.is_empty() || s.requests.len() > requests || s.events.len() > events
+        }),
+    )
+    .await
+    .is_ok();
+    assert!(!more, "the controller was not done: {:#?}", *seen.borrow());
+}
+
+/// The findings the context remembers, by object name.
+fn remembered(ctx: &Context) -> BTreeMap<String, Vec<&'static str>> {
+    ctx.current_findings()
+        .into_iter()
+        .map(|(k, v)| (k.name, v))
+        .collect()
+}
+
+/// Run the product's Ingress watch of all namespaces against `script`; return the context,
+/// what the server saw, and a stop switch with the controller's task.
+struct Harness {
+    ctx: Arc<Context>,
+    seen: watch::Receiver<Seen>,
+    synced: Arc<AtomicBool>,
+    steps: usize,
+    stop: tokio::sync::oneshot::Sender<()>,
+    controller: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Harness {
+    fn start(script: Vec<Step>) -> Self {
+        let (client, handle) = mock_client();
+        let (ctx, _levers) = Context::test_with(
+            client.clone(),
+            ConfigSnapshot {
+                objects: Vec::new(),
+                synced: true,
+            },
+            true,
+        );
+        let steps = script.len();
+        let (seen_tx, seen) = watch::channel(Seen::default());
+        let server = tokio::spawn(serve(handle, script, seen_tx));
+        let synced = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let controller = tokio::spawn(run::ingress_scope(
+            client,
+            None,
+            ctx.clone(),
+            synced.clone(),
+            || Pause(Duration::from_millis(5)),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            ctx,
+            seen,
+            synced,
+            steps,
+            stop,
+            controller,
+            server,
+        }
+    }
+
+    /// Wait until the whole script has played and `events` Event writes have arrived, then
+    /// until nothing more happens.
+    async fn finish(&mut self, events: usize) -> Vec<Published> {
+        let steps = self.steps;
+        wait_until(&mut self.seen, "the end of the script", |s| {
+            s.steps == steps && s.events.len() >= events
+        })
+        .await;
+        assert_quiet(&mut self.seen).await;
+        self.seen.borrow().events.clone()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(PATIENCE, self.controller)
+            .await
+            .expect("the controller stops on shutdown")
+            .expect("the controller did not panic");
+        self.server.abort();
+    }
+}
+
+/// The initial LIST has a bad and a clean Ingress. The WATCH delivers a new bad one, then the
+/// connection drops. The re-WATCH from the last resourceVersion gets an HTTP 410, then a 410
+/// `ERROR` event: the watcher must re-LIST, which fails three times with a 500 and once with a
+/// reset connection. The LIST that succeeds shows the first bad Ingress unchanged, the one
+/// from the WATCH fixed, and a new bad one created during the outage.
+#[tokio::test]
+async fn dropped_watch_410_and_500s_neither_lose_nor_duplicate_findings() {
+    let django = ingress("django-api", XFP, "10");
+    let web = ingress("web", CLEAN, "11");
+    let legacy = ingress("legacy", XFP, "101");
+    let legacy_fixed = ingress("legacy", CLEAN, "180");
+    let checkout = ingress("checkout", XFP, "190");
+    let gone = watch_event("ERROR", &status(410));
+    let mut h = Harness::start(vec![
+        Step::List(Reply::Items("100", vec![django.clone(), web.clone()])),
+        Step::AwaitEvents(1),
+        Step::Watch(
+            "100",
+            Reply::Lines(vec![watch_event("ADDED", &to_json(&legacy))]),
+        ),
+        Step::AwaitEvents(2),
+        Step::Watch("101", Reply::Status(410)),
+        Step::Watch("101", Reply::Lines(vec![gone])),
+        Step::List(Reply::Status(500)),
+        Step::List(Reply::Status(500)),
+        Step::List(Reply::Reset),
+        Step::List(Reply::Status(500)),
+        Step::List(Reply::Items(
+            "250",
+            vec![django, web, legacy_fixed, checkout],
+        )),
+        Step::Watch("250", Reply::Hold),
+    ]);
+    let events = h.finish(4).await;
+
+    // The order across objects after the re-list is the Controller's; per object it is fixed.
+    assert_eq!(
+        events[..2],
+        [xfp_posted("shop/django-api"), xfp_posted("shop/legacy")]
+    );
+    assert_eq!(
+        sorted(&events[2..]),
+        sorted(&[xfp_posted("shop/checkout"), resolved_posted("shop/legacy")]),
+        "every Event: {events:#?}"
+    );
+    assert_eq!(
+        h.seen.borrow().requests,
+        [
+            "LIST",
+            "WATCH 100",
+            "WATCH 101",
+            "WATCH 101",
+            "LIST",
+            "LIST",
+            "LIST",
+            "LIST",
+            "LIST",
+            "WATCH 250"
+        ]
+    );
+    assert!(h.synced.load(Ordering::SeqCst));
+    assert_eq!(
+        remembered(&h.ctx),
+        BTreeMap::from([
+            ("checkout".to_string(), vec!["redundant-forwarded-proto"]),
+            ("django-api".to_string(), vec!["redundant-forwarded-proto"]),
+        ])
+    );
+    assert_eq!(
+        h.ctx
+            .metrics
+            .findings_of("redundant-forwarded-proto", "shop"),
+        2
+    );
+    h.stop().await;
+}
+
+/// Three bad Ingresses listed and published. The WATCH delivers a change to one that does not
+/// matter to the check (only the resourceVersion moves), then a 410 `ERROR` event in the same
+/// stream. The re-LIST fails twice with a 500; the one that succeeds no longer shows the second
+/// (deleted while the watch was down: no Delete event ever comes for it). The next WATCH
+/// delivers the deletion of the third. Nothing may be published after the first three Events,
+/// and only the first Ingress's findings may be remembered.
+#[tokio::test]
+async fn deletions_during_and_after_the_outage_publish_nothing_and_are_forgotten() {
+    let django = ingress("django-api", XFP, "10");
+    let old = ingress("old", XFP, "12");
+    let retired = ingress("retired", XFP, "13");
+    let django_touched = ingress("django-api", XFP, "105");
+    let mut h = Harness::start(vec![
+        Step::List(Reply::Items("100", vec![django, old, retired.clone()])),
+        Step::AwaitEvents(3),
+        Step::Watch(
+            "100",
+            Reply::Lines(vec![
+                watch_event("MODIFIED", &to_json(&django_touched)),
+                watch_event("ERROR", &status(410)),
+            ]),
+        ),
+        Step::List(Reply::Status(500)),
+        Step::List(Reply::Status(500)),
+        Step::List(Reply::Items("250", vec![django_touched, retired])),
+        Step::Watch(
+            "250",
+            Reply::Lines(vec![watch_event(
+                "DELETED",
+                &to_json(&ingress("retired", XFP, "260")),
+            )]),
+        ),
+        Step::Watch("260", Reply::Hold),
+    ]);
+    let events = h.finish(3).await;
+    assert_eq!(
+        sorted(&events),
+        sorted(&[
+            xfp_posted("shop/django-api"),
+            xfp_posted("shop/old"),
+            xfp_posted("shop/retired"),
+        ]),
+        "every Event: {events:#?}"
+    );
+    assert_eq!(
+        h.seen.borrow().requests,
+        [
+            "LIST",
+            "WATCH 100",
+            "LIST",
+            "LIST",
+            "LIST",
+            "WATCH 250",
+            "WATCH 260"
+        ]
+    );
+    assert_eq!(
+        remembered(&h.ctx),
+        BTreeMap::from([("django-api".to_string(), vec!["redundant-forwarded-proto"])])
+    );
+    assert_eq!(
+        h.ctx
+            .metrics
+            .findings_of("redundant-forwarded-proto", "shop"),
+        1
+    );
+    h.stop().await;
+}
