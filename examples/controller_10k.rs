@@ -10,7 +10,6 @@
 //!
 //! Prints VmRSS and VmHWM from /proc/self/status and the time per Ingress.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +17,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
-use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::events::Event;
 use kube::runtime::{reflector, watcher};
 use snippet_guard::Settings;
@@ -27,6 +25,10 @@ use snippet_guard::k8s::controller::{
     metrics::KindLabels,
 };
 use tokio::sync::watch;
+
+#[path = "../benches/support/ingresses.rs"]
+mod ingresses;
+use ingresses::ingress;
 
 /// The binary's allocator, so the figures are the binary's.
 #[global_allocator]
@@ -55,63 +57,6 @@ fn status_kib(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn ingress(i: usize) -> Ingress {
-    let ns = format!("team-{}", i % 200);
-    let name = format!("app-{i}");
-    let host = format!("{name}.{ns}.example.com");
-    let mut annotations = BTreeMap::new();
-    annotations.insert(
-        "cert-manager.io/cluster-issuer".to_string(),
-        "letsencrypt".to_string(),
-    );
-    annotations.insert(
-        "nginx.ingress.kubernetes.io/proxy-body-size".to_string(),
-        "16m".to_string(),
-    );
-    let snippet = if i.is_multiple_of(10) {
-        "more_set_headers \"X-Frame-Options: DENY\";\nproxy_set_header X-Forwarded-Proto $scheme;\n"
-    } else {
-        "more_set_headers \"X-Frame-Options: DENY\";\n"
-    };
-    annotations.insert(
-        "nginx.ingress.kubernetes.io/configuration-snippet".to_string(),
-        snippet.to_string(),
-    );
-    let spec = serde_json::json!({
-        "ingressClassName": "nginx",
-        "tls": [{"hosts": [host], "secretName": format!("{name}-tls")}],
-        "rules": [{"host": host, "http": {"paths": [
-            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": name, "port": {"number": 8080}}}},
-            {"path": "/api", "pathType": "Prefix", "backend": {"service": {"name": format!("{name}-api"), "port": {"number": 8000}}}}
-        ]}}]
-    });
-    let last_applied = serde_json::json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
-        "spec": spec,
-    });
-    annotations.insert(
-        "kubectl.kubernetes.io/last-applied-configuration".to_string(),
-        last_applied.to_string(),
-    );
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": {
-            "name": name, "namespace": ns, "uid": format!("00000000-0000-0000-0000-{i:012}"),
-            "resourceVersion": (1000 + i).to_string(), "generation": 1,
-            "creationTimestamp": "2026-01-01T00:00:00Z",
-            "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": ns},
-            "annotations": annotations,
-            "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update",
-                "apiVersion": "networking.k8s.io/v1", "time": "2026-01-01T00:00:00Z",
-                "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:annotations": {}}, "f:spec": {"f:rules": {}, "f:tls": {}}}}]
-        },
-        "spec": spec,
-        "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}
-    }))
-    .expect("a valid Ingress")
 }
 
 #[allow(
