@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Time snippet-guard against `nginx -t`, `crossplane parse` and gixy-ng on the same files.
 
-Runs are interleaved (tool A, B, C, D, A, B, ...) so that load on this shared machine hits every
-tool alike; the table reports the median wall time, the median peak RSS (GNU time), the findings,
+Runs are interleaved (tools A, B, C, D, then B, C, D, A, ...) so that load on this shared machine
+hits every tool alike and no tool always follows the same one; the table reports the median wall time, the median peak RSS (GNU time), the findings,
 and each peer's median divided by snippet-guard's. Called by bench/compare.sh.
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -61,7 +61,7 @@ def main():
             "-out", os.path.join(nroot, "cert.pem")], check=True)
     nginx_v = sh(["/usr/sbin/nginx", "-v"]).stderr.strip()
     print(f"# {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores; {nginx_v}; "
-          f"runs={a.runs} (median), interleaved")
+          f"runs={a.runs} (median), interleaved, the first tool rotating")
     rows = []
     for n in [int(x) for x in a.sizes.split(",")]:
         conf = os.path.join(work, f"nginx-{n}.conf")
@@ -77,8 +77,12 @@ def main():
         if n <= a.skip_gixy_over:
             tools["gixy-ng"] = ([os.path.join(VENV, "gixy"), "-f", "json", conf], findings_gixy)
         res = {k: {"wall": [], "rss": [], "find": None, "rc": None} for k in tools}
-        for _ in range(a.runs):
-            for name, (cmd, count) in tools.items():
+        names = list(tools)
+        for run in range(a.runs):
+            # Each run starts with the next tool, so no tool always runs right after another's
+            # memory churn.
+            for name in names[run % len(names):] + names[:run % len(names)]:
+                cmd, count = tools[name]
                 wall, rss, out, rc, err = timed(cmd)
                 r = res[name]
                 r["wall"].append(wall)
