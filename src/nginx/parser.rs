@@ -16,6 +16,10 @@ use crate::source::Span;
 /// Deepest block nesting the parser follows. Real configurations stay under 10.
 pub const MAX_DEPTH: usize = 64;
 
+/// Syntax errors kept per text; nginx itself stops at the first. Past this many the text is
+/// junk, and 100,000 stray `;` must not become 100,000 findings.
+pub const MAX_ERRORS: usize = 100;
+
 /// Parse a whole configuration or a bare snippet.
 #[must_use]
 pub fn parse(src: &str) -> Config {
@@ -84,6 +88,10 @@ fn is_space(c: u8) -> bool {
 
 impl Parser<'_> {
     fn error(&mut self, start: usize, end: usize, kind: SyntaxErrorKind) {
+        // The depth error is kept even past the cap: it says why the rest was not read.
+        if self.errors.len() >= MAX_ERRORS && !matches!(kind, SyntaxErrorKind::TooDeep(_)) {
+            return;
+        }
         self.errors.push(SyntaxError {
             span: Span::new(start, end.max(start)),
             kind,
@@ -126,6 +134,11 @@ impl Parser<'_> {
                     let open = self.pos;
                     self.pos += 1;
                     if words.is_empty() {
+                        if stack.len() >= MAX_DEPTH {
+                            self.error(open, open + 1, SyntaxErrorKind::TooDeep(MAX_DEPTH));
+                            self.pos = len;
+                            break;
+                        }
                         self.error(open, open + 1, SyntaxErrorKind::Unexpected('{'));
                         stack.push(Frame {
                             name: Word {
@@ -502,5 +515,27 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e.kind, SyntaxErrorKind::TooDeep(_)))
         );
+    }
+
+    #[test]
+    fn bare_braces_count_against_the_depth_limit() {
+        let c = parse(&"{".repeat(100_000));
+        assert!(
+            c.errors
+                .iter()
+                .any(|e| e.kind == SyntaxErrorKind::TooDeep(MAX_DEPTH)),
+            "{:?}",
+            c.errors.last()
+        );
+        // One `unexpected "{"` per level, the depth error where the next one is refused, the
+        // unclosed block.
+        assert_eq!(c.errors.len(), MAX_DEPTH + 2);
+    }
+
+    #[test]
+    fn syntax_errors_are_capped() {
+        let c = parse(&";".repeat(100_000));
+        assert_eq!(c.errors.len(), MAX_ERRORS);
+        assert_eq!(c.errors[0].kind, SyntaxErrorKind::Unexpected(';'));
     }
 }

@@ -25,6 +25,16 @@ use super::review::{Decision, Outcome, Policy, review};
 use crate::k8s::configmap_cache::ConfigMapCache;
 use crate::k8s::tls::CertStore;
 
+/// How long a client has to send its request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bodies larger than this are judged on the blocking pool, so that a huge review cannot hold
+/// an async worker (and with it `/healthz`) for long; typical reviews (a few kB) stay inline.
+pub const INLINE_REVIEW_MAX_BYTES: usize = 64 * 1024;
+
+/// At most this many findings are spelt out in one decision log line (`findings` counts all).
+const MAX_LOGGED_MESSAGES: usize = 20;
+
 /// Everything a request needs.
 #[derive(Debug)]
 pub struct State {
@@ -117,7 +127,15 @@ async fn validate(AxumState(state): Shared, request: Request) -> Response {
         }
     }
     let snapshot = state.cache.snapshot();
-    match review(&state.policy, &snapshot.objects, &body) {
+    let judged = if body.len() > INLINE_REVIEW_MAX_BYTES {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || review(&state.policy, &snapshot.objects, &body))
+            .await
+            .unwrap_or_else(|e| Err(Error::Internal(e.to_string())))
+    } else {
+        review(&state.policy, &snapshot.objects, &body)
+    };
+    match judged {
         Ok(outcome) => {
             let elapsed = start.elapsed();
             log_decision(&outcome, state.policy.mode.as_str(), elapsed);
@@ -130,8 +148,18 @@ async fn validate(AxumState(state): Shared, request: Request) -> Response {
 
 /// One log line per decision: `warn` for a denial, `error` for an internal failure, else `info`.
 fn log_decision(o: &Outcome, mode: &str, elapsed: Duration) {
-    let rules: Vec<&str> = o.findings.iter().map(|f| f.rule).collect();
-    let texts: Vec<&str> = o.findings.iter().map(|f| f.text.as_str()).collect();
+    let rules: Vec<&str> = o
+        .findings
+        .iter()
+        .take(MAX_LOGGED_MESSAGES)
+        .map(|f| f.rule)
+        .collect();
+    let texts: Vec<&str> = o
+        .findings
+        .iter()
+        .take(MAX_LOGGED_MESSAGES)
+        .map(|f| f.text.as_str())
+        .collect();
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     macro_rules! decision {
         ($level:ident) => {
@@ -228,9 +256,17 @@ pub async fn start(state: Arc<State>, options: &ServerOptions) -> io::Result<Run
     let addr = listener.local_addr()?;
     let tls = RustlsConfig::from_config(state.certs.server_config());
     let handle = Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, tls)?
+    let mut server = axum_server::from_tcp_rustls(listener, tls)?
         .handle(handle.clone())
         .http1_only();
+    // Without a timer hyper has no header timeout at all: a client that completes TLS and then
+    // sends half a request head would keep its connection forever. (It also closes keep-alive
+    // connections idle for this long; the API server reconnects.)
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let app = router(state.clone());
     let https = tokio::spawn(async move { server.serve(app.into_make_service()).await });
 
