@@ -10,6 +10,10 @@
 #
 #   scripts/webhook-load.sh                      # 3 runs x 20 s, 2 wrk threads, 16 connections
 #   RUNS=5 DURATION=30s CONNECTIONS=64 BODY=tests/fixtures/admission/create-fixed.json scripts/webhook-load.sh
+#   SOAK=120 scripts/webhook-load.sh             # then one 120 s run, RSS sampled every 10 s
+#
+# RSS growth is measured from the end of the first (warm-up) run, when buffers, the allocator's
+# pages and the connection pool have reached their working size, to the end of the soak run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +23,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 BODY=${BODY:-tests/fixtures/admission/create-original-report.json}
 MODE=${MODE:-enforce}
+SOAK=${SOAK:-0}
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v wrk >/dev/null 2>&1; then
@@ -45,11 +50,6 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
-
-local bad = 0
-function response(status, headers, body)
-  if status ~= 200 then bad = bad + 1 end
-end
 
 function done(summary, latency, requests)
   local e = summary.errors
@@ -83,13 +83,16 @@ echo "webhook $($bin --version) on $url, mode $MODE, pid $pid"
 echo "body $BODY ($(wc -c <"$BODY") bytes); wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $RUNS runs; $(nproc) cores"
 rss_start=$(rss_kb "$pid")
 results=()
+load() { # $1: duration
+  BODY_FILE="$BODY" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1" --latency -s "$work/post.lua" "$url" | grep '^RESULT'
+}
 for run in $(seq "$RUNS"); do
   before=$(rss_kb "$pid")
-  line=$(BODY_FILE="$BODY" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/post.lua" "$url" \
-    | grep '^RESULT')
+  line=$(load "$DURATION")
   after=$(rss_kb "$pid")
   echo "run $run: ${line#RESULT } rss_before_kb=$before rss_after_kb=$after"
   results+=("${line#RESULT }")
+  [ "$run" -eq 1 ] && rss_warm=$after
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -100,3 +103,18 @@ echo "median over $RUNS runs: rps=$(field rps | median) p50_ms=$(field p50_ms | 
   "rss_kb start=$rss_start end=$(rss_kb "$pid")"
 decisions=$(grep -c '"admission decision"' "$work/webhook.log" || true)
 echo "webhook logged $decisions decisions"
+
+if [ "$SOAK" -gt 0 ]; then
+  echo "soak: one ${SOAK} s run; RSS every 10 s (kB):"
+  soak_start=$(rss_kb "$pid")
+  ( while sleep 10; do kill -0 "$pid" 2>/dev/null || exit 0; printf ' %s' "$(rss_kb "$pid")"; done ) &
+  sampler=$!
+  line=$(load "${SOAK}s")
+  kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+  echo
+  soak_end=$(rss_kb "$pid")
+  echo "soak: ${line#RESULT }"
+  awk -v w="$rss_warm" -v s="$soak_start" -v e="$soak_end" -v i="$rss_start" 'BEGIN {
+    printf "soak RSS: idle %d kB, after warm-up run %d kB, soak start %d kB, soak end %d kB; growth since warm-up %+.1f%%\n",
+      i, w, s, e, (e - w) * 100 / w }'
+fi
