@@ -2,7 +2,8 @@
 # The one command that installs what the tests need and runs them all (README "Quick start").
 #   - Debian: nginx-light + libnginx-mod-http-headers-more-filter (ground truth), when missing
 #   - PyPI, in .venv: the Helm engine (helm-python-sdk), kubernetes-validate, checkov, pytest
-#   - cargo fmt --check, cargo clippy -D warnings, cargo test, pytest tests/chart
+#   - cargo fmt --check, cargo clippy -D warnings, the fuzz targets build, cargo test,
+#     pytest tests/chart
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,9 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
+echo "== fuzz targets build (scripts/fuzz.sh runs them)"
+cargo fmt --manifest-path fuzz/Cargo.toml --check
+cargo check --quiet --manifest-path fuzz/Cargo.toml --bins
 echo "== cargo test"
 cargo test --all-targets
 cargo test --doc

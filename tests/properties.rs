@@ -145,3 +145,52 @@ fn hostile_inputs_end_in_diagnostics() {
         diags[0].message
     );
 }
+
+#[test]
+fn wrong_types_for_annotations_are_findings() {
+    let doc = |annotations: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: n\n  annotations:\n{annotations}"
+        )
+    };
+    let run = |text: &str| {
+        let mut ws = Workspace::new();
+        add_text(&mut ws, "wrong.yaml", text, Format::Yaml);
+        let diags = check(&ws, &Settings::default());
+        assert_spans_in_bounds(&ws, &diags);
+        diags
+            .iter()
+            .map(|d| format!("{}: {}", d.rule.id, d.message))
+            .collect::<Vec<_>>()
+    };
+    for (value, kind) in [
+        ("5", "a number"),
+        ("true", "a boolean"),
+        ("[a, b]", "a list"),
+        ("{a: b}", "a mapping"),
+    ] {
+        let got = run(&doc(&format!(
+            "    nginx.ingress.kubernetes.io/configuration-snippet: {value}\n"
+        )));
+        assert_eq!(
+            got,
+            [format!(
+                "invalid-snippet: annotation `nginx.ingress.kubernetes.io/configuration-snippet` is {kind}, not a string; the API server rejects this object"
+            )]
+        );
+    }
+    // A null value is no annotation at all.
+    assert!(
+        run(&doc(
+            "    nginx.ingress.kubernetes.io/configuration-snippet: null\n"
+        ))
+        .is_empty()
+    );
+    // Annotations that are not a mapping: the document cannot be read; one clear finding.
+    let got = run(&doc("    5\n"));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("invalid-snippet: cannot read this file"),
+        "{got:?}"
+    );
+}

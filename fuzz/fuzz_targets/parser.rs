@@ -11,7 +11,13 @@ fuzz_target!(|data: &[u8]| {
     for e in &config.errors {
         assert!(e.span.end as usize <= text.len());
     }
-    for ctx in [Ctx::MAIN, Ctx::HTTP, Ctx::SERVER, Ctx::LOCATION, Ctx::STREAM] {
+    for ctx in [
+        Ctx::MAIN,
+        Ctx::HTTP,
+        Ctx::SERVER,
+        Ctx::LOCATION,
+        Ctx::STREAM,
+    ] {
         let _ = validate(&text, &config, ctx);
     }
 });
