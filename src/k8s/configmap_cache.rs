@@ -4,7 +4,7 @@
 //! only `get`/`list`/`watch` on ConfigMaps in those namespaces. When a controller ConfigMap
 //! starts or stops naming a `proxy-set-headers` ConfigMap, that watch is started or stopped.
 //!
-//! Readers get an immutable [`Snapshot`] (the objects already serialized for the engine), so a
+//! Readers get an immutable [`Snapshot`] (the objects already read into engine objects), so a
 //! request never waits on the watches. The cache is *synced* once every watch has finished its
 //! first list; it stays synced afterwards (a later `proxy-set-headers` change does not make the
 //! webhook unready while its new watch lists).
