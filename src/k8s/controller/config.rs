@@ -19,12 +19,14 @@ use tokio::sync::{mpsc, watch};
 
 use super::objects;
 use crate::diagnostic::ObjectRef;
+use crate::input::{self, Format};
 use crate::k8s::reflected::{ConfigMapWatches, reflected};
+use crate::model::Workspace;
 
 pub use crate::k8s::refs::{NsName, parse_ns_name, proxy_set_headers_ref};
 
-/// One context object, serialized for the engine.
-#[derive(Debug, Clone, PartialEq)]
+/// One context object, serialized for the engine, and read by it once.
+#[derive(Debug, Clone)]
 pub struct ConfigObject {
     /// The engine's reference (findings carry it).
     pub object: ObjectRef,
@@ -34,32 +36,57 @@ pub struct ConfigObject {
     pub file_name: String,
     /// [`objects::configmap_yaml`] / [`objects::ingress_class_yaml`].
     pub yaml: String,
+    /// `yaml` as the engine reads it: every Ingress reconcile appends this instead of reading
+    /// the text again (its load diagnostics stay with [`crate::k8s::controller::judge_config`]).
+    pub prepared: Arc<Workspace>,
+}
+
+/// Equal when the texts are: what the engine reads.
+impl PartialEq for ConfigObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.object == other.object
+            && self.reference == other.reference
+            && self.file_name == other.file_name
+            && self.yaml == other.yaml
+    }
 }
 
 impl ConfigObject {
-    #[must_use]
-    pub fn configmap(cm: &ConfigMap) -> Self {
+    fn new(object: ObjectRef, reference: ObjectReference, file_name: String, yaml: String) -> Self {
+        let mut prepared = Workspace::new();
+        input::add_text(&mut prepared, &file_name, &yaml, Format::Yaml);
         Self {
-            object: objects::configmap_ref(cm),
-            reference: cm.object_ref(&()),
-            file_name: objects::configmap_file_name(cm),
-            yaml: objects::configmap_yaml(cm),
+            object,
+            reference,
+            file_name,
+            yaml,
+            prepared: Arc::new(prepared),
         }
     }
 
     #[must_use]
+    pub fn configmap(cm: &ConfigMap) -> Self {
+        Self::new(
+            objects::configmap_ref(cm),
+            cm.object_ref(&()),
+            objects::configmap_file_name(cm),
+            objects::configmap_yaml(cm),
+        )
+    }
+
+    #[must_use]
     pub fn ingress_class(ic: &IngressClass) -> Self {
-        Self {
-            object: ObjectRef {
+        Self::new(
+            ObjectRef {
                 api_version: "networking.k8s.io/v1".into(),
                 kind: "IngressClass".into(),
                 namespace: None,
                 name: ic.metadata.name.clone().unwrap_or_default(),
             },
-            reference: ic.object_ref(&()),
-            file_name: objects::ingress_class_file_name(ic),
-            yaml: objects::ingress_class_yaml(ic),
-        }
+            ic.object_ref(&()),
+            objects::ingress_class_file_name(ic),
+            objects::ingress_class_yaml(ic),
+        )
     }
 
     #[must_use]

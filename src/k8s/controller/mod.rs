@@ -392,7 +392,10 @@ pub fn judge_ingress(
     ing: &Ingress,
     settings: &Settings,
 ) -> Result<Vec<Diagnostic>> {
-    let mut ws = config_workspace(config);
+    let mut ws = Workspace::new();
+    for o in &config.objects {
+        ws.append(&o.prepared);
+    }
     input::add_string(
         &mut ws,
         &objects::ingress_file_name(ing),
