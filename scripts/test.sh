@@ -23,6 +23,9 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, kuber
   .venv/bin/pip install -q --disable-pip-version-check -r tests/chart/requirements.txt
 fi
 
+# A full run needs about 2.5 GB of disk (target/, fuzz/target/, .venv); say what there is, so a
+# "No space left on device" from the linker is not a mystery.
+echo "== disk free here: $(df -h . | awk 'NR==2{print $4}')"
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
