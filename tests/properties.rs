@@ -94,6 +94,37 @@ proptest! {
         let _ = context::validate(&snippet, &config, context::Ctx::SERVER);
         lint_snippet(&snippet);
     }
+
+    /// A configuration read in pieces (as a large `nginx.conf` is, one thread per piece) is
+    /// either exactly what one reading gives or refused, wherever the cuts fall and whatever
+    /// the mutations broke.
+    #[test]
+    fn split_reading_is_exact_or_refused(
+        servers in 1..6usize,
+        edits in proptest::collection::vec((0..3usize, 0..2000usize, 0..64usize), 0..6),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 1..4),
+        at_servers in any::<bool>(),
+    ) {
+        let mut conf = String::from("events {}\nhttp {\n");
+        for (i, seed) in SEEDS.iter().cycle().take(servers).enumerate() {
+            let _ = writeln!(conf, "\tserver {{\n\t\tserver_name s{i};\n\t\tlocation / {{\n{seed}\n\t\t}}\n\t}}");
+        }
+        conf.push_str("}\n");
+        let conf = mutate(&conf, &edits);
+        let starts: Vec<usize> = snippet_guard::source::line_starts(conf.as_bytes())
+            .into_iter()
+            .map(|o| o as usize)
+            .filter(|&o| o > 0 && o < conf.len())
+            .filter(|&o| !at_servers || conf[o..].starts_with("\tserver {"))
+            .collect();
+        prop_assume!(!starts.is_empty());
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| starts[i.index(starts.len())]).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        if let Some(split) = parser::parse_split(&conf, &cuts) {
+            prop_assert!(split == parser::parse(&conf), "cuts {:?} in {:?}", cuts, conf);
+        }
+    }
 }
 
 #[test]

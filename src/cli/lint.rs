@@ -185,5 +185,10 @@ pub fn run(args: &LintArgs) -> Result<ExitStatus> {
     let mut ws = Workspace::new();
     input::load_paths(&mut ws, &args.paths, format)?;
     let diags = crate::check(&ws, &settings);
-    report(&ws, &diags, &args.output)
+    let status = report(&ws, &diags, &args.output);
+    // The process exits next: freeing the syntax tree of a 16 MB nginx.conf node by node (and
+    // the allocator handing its pages back) would only delay that by a few milliseconds.
+    std::mem::forget(diags);
+    std::mem::forget(ws);
+    status
 }

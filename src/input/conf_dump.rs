@@ -15,6 +15,7 @@ use crate::engine::{Settings, run_location_rules};
 use crate::model::Workspace;
 use crate::nginx::ast::Directive;
 use crate::nginx::context::Ctx;
+use crate::nginx::parser::PARALLEL_MIN;
 use crate::profile::ingress_nginx::{Family, TemplateHeader};
 use crate::rules::{
     self, HeaderLine, LocationKind, LocationModel, Origin, ParsedSnippet, UserLine,
@@ -22,7 +23,11 @@ use crate::rules::{
 use crate::source::{FileId, SourceMap};
 
 /// Check one `nginx.conf` file of the workspace.
-pub fn check<S: BuildHasher>(
+///
+/// The whole-tree rules (syntax and contexts, inherited headers) and the per-location rules read
+/// the same tree and nothing of each other's: on a large file they run side by side, and the
+/// file's line index (which the report needs) is built beside them.
+pub fn check<S: BuildHasher + Sync>(
     ws: &Workspace,
     file: FileId,
     settings: &Settings,
@@ -31,14 +36,49 @@ pub fn check<S: BuildHasher>(
 ) {
     let f = ws.sources.get(file);
     let map = SourceMap::identity(file, 0, f.text.len() as u32);
-    let snippet = ParsedSnippet::from_parts("nginx.conf".to_string(), &f.text, &map, None);
-    rules::invalid_snippet::check(&snippet, Ctx::MAIN, out);
-    rules::ineffective_inherited_header::check(
-        &snippet,
-        Ctx::MAIN,
-        &|h: &str| owned.contains(&h.to_ascii_lowercase()),
-        out,
-    );
+    let snippet = ParsedSnippet::whole_file("nginx.conf".to_string(), f, &map, None);
+    let whole_tree = |out: &mut Vec<Diagnostic>| {
+        rules::invalid_snippet::check(&snippet, Ctx::MAIN, out);
+        rules::ineffective_inherited_header::check(
+            &snippet,
+            Ctx::MAIN,
+            &|h: &str| owned.contains(&h.to_ascii_lowercase()),
+            out,
+        );
+    };
+    if f.text.len() < PARALLEL_MIN {
+        whole_tree(out);
+        check_locations(&snippet, settings, owned, out);
+        return;
+    }
+    std::thread::scope(|scope| {
+        let beside = std::thread::Builder::new()
+            .name("nginx-conf-check".into())
+            .spawn_scoped(scope, || {
+                let mut found = Vec::new();
+                whole_tree(&mut found);
+                let _ = f.line_of(0);
+                found
+            });
+        check_locations(&snippet, settings, owned, out);
+        match beside {
+            Ok(handle) => out.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            ),
+            Err(_) => whole_tree(out),
+        }
+    });
+}
+
+/// Every `location` of the file, with the server it is in.
+fn check_locations<S: BuildHasher>(
+    snippet: &ParsedSnippet<'_>,
+    settings: &Settings,
+    owned: &HashSet<String, S>,
+    out: &mut Vec<Diagnostic>,
+) {
     let src = snippet.src();
     let mut stack: Vec<(&[Directive], Option<&str>)> = vec![(&snippet.config.directives, None)];
     while let Some((dirs, server_name)) = stack.pop() {
@@ -58,7 +98,7 @@ pub fn check<S: BuildHasher>(
                     stack.push((d.children(), name));
                 }
                 "location" => {
-                    check_location(&snippet, d, server_name, settings, owned, out);
+                    check_location(snippet, d, server_name, settings, owned, out);
                     stack.push((d.children(), server_name));
                 }
                 _ => {}
@@ -67,17 +107,19 @@ pub fn check<S: BuildHasher>(
     }
 }
 
-/// Whether two header lines of one directive name the same header (case-insensitive, trailing
-/// `:` ignored, as [`HeaderLine::same_name`]); cheap, no allocation. Every location rule needs
-/// such a pair: a duplicate, or an empty line after the controller's line (`Proxy ""`, which
-/// the template writes in every location, is alone and not a finding).
-fn worth_modelling(src: &str, lines: &[&Directive]) -> bool {
-    let header = |d: &Directive| d.args[0].inner(src).trim_end_matches(':');
-    lines.iter().enumerate().any(|(i, a)| {
-        let an = header(a);
+/// A header line of a location: the directive, its family and the header it names (raw text,
+/// trailing `:` dropped, as [`HeaderLine::same_name`] compares).
+type Line<'a> = (&'a Directive, Family, &'a str);
+
+/// Whether two header lines of one family name the same header (case-insensitive); cheap, no
+/// allocation. Every location rule needs such a pair: a duplicate, or an empty line after the
+/// controller's line (`Proxy ""`, which the template writes in every location, is alone and not
+/// a finding).
+fn worth_modelling(lines: &[Line<'_>]) -> bool {
+    lines.iter().enumerate().any(|(i, &(_, family, header))| {
         lines[..i]
             .iter()
-            .any(|b| b.name(src) == a.name(src) && header(b).eq_ignore_ascii_case(an))
+            .any(|&(_, f, h)| f == family && h.eq_ignore_ascii_case(header))
     })
 }
 
@@ -91,13 +133,15 @@ fn check_location<S: BuildHasher>(
 ) {
     let src = snippet.src();
     let children = loc.children();
-    let lines: Vec<&Directive> = children
+    let lines: smallvec::SmallVec<[Line<'_>; 32]> = children
         .iter()
-        .filter(|d| {
-            d.block.is_none() && d.args.len() == 2 && Family::of_directive(d.name(src)).is_some()
+        .filter(|d| d.block.is_none() && d.args.len() == 2)
+        .filter_map(|d| {
+            let family = Family::of_directive(d.name(src))?;
+            Some((d, family, d.args[0].inner(src).trim_end_matches(':')))
         })
         .collect();
-    if lines.len() < 2 || !worth_modelling(src, &lines) {
+    if lines.len() < 2 || !worth_modelling(&lines) {
         return;
     }
     let var = |name: &str| {
@@ -128,8 +172,7 @@ fn check_location<S: BuildHasher>(
     let mut seen: Vec<(Family, String)> = Vec::new();
     let model_lines = lines
         .iter()
-        .map(|d| {
-            let fam = Family::of_directive(d.name(src)).expect("filtered");
+        .map(|&(d, fam, _)| {
             let name = d.args[0].value(src).into_owned();
             let value = d.args[1].value(src).into_owned();
             let lname = name.to_ascii_lowercase();
@@ -186,6 +229,54 @@ mod tests {
                 .line_col(d[0].primary.span.start)
                 .line,
             9
+        );
+    }
+
+    #[test]
+    fn a_large_file_is_checked_on_every_core_with_the_same_findings() {
+        // Past PARALLEL_MIN the parse is split and the rule groups run side by side; every kind
+        // of finding must still come out once, where it is.
+        use std::fmt::Write as _;
+        let mut conf = String::from("http {\n");
+        let servers: usize = 4000;
+        for i in 0..servers {
+            let _ = write!(
+                conf,
+                "\t## start server s{i}\n\tserver {{\n\t\tserver_name s{i}.example.com;\n"
+            );
+            if i % 500 == 7 {
+                conf += "\t\tproxy_set_header X-Server-Level 1;\n";
+            }
+            conf += "\t\tlocation / {\n\t\t\tset $namespace \"ns\";\n\t\t\tset $ingress_name \"web\";\n\t\t\tproxy_set_header X-Forwarded-Proto $pass_access_scheme;\n\t\t\tproxy_set_header X-Real-IP $remote_addr;\n";
+            if i % 7 == 0 {
+                conf += "\t\t\tproxy_set_header X-Forwarded-Proto $scheme;\n";
+            }
+            if i % 1000 == 3 {
+                conf += "\t\t\tproxy_pass;\n";
+            }
+            conf += "\t\t\tproxy_pass http://upstream_balancer;\n\t\t}\n\t}\n";
+        }
+        conf += "}\n";
+        assert!(conf.len() > crate::nginx::parser::PARALLEL_MIN);
+        let mut ws = Workspace::new();
+        add_text(&mut ws, "nginx.conf", &conf, Format::Conf);
+        let d = check(&ws, &Settings::default());
+        let count = |id: &str| d.iter().filter(|d| d.rule.id == id).count();
+        assert_eq!(count("redundant-forwarded-proto"), servers.div_ceil(7));
+        assert_eq!(count("ineffective-inherited-header"), servers / 500);
+        assert_eq!(count("invalid-snippet"), servers / 1000);
+        assert_eq!(
+            d.len(),
+            servers.div_ceil(7) + servers / 500 + servers / 1000
+        );
+        let f = ws.sources.get(d[0].primary.file);
+        for d in &d {
+            let line = &f.text[f.line_range(f.line_col(d.primary.span.start).line)];
+            assert!(line.trim_start().starts_with("proxy_"), "{line:?}");
+        }
+        assert!(
+            d.windows(2)
+                .all(|w| w[0].primary.span.start < w[1].primary.span.start)
         );
     }
 

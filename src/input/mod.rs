@@ -123,6 +123,43 @@ pub enum InputError {
     },
 }
 
+/// Files at least this large are read by several threads at once.
+const PARALLEL_READ_MIN: u64 = 4 << 20;
+
+/// The bytes of a file, as [`std::fs::read`]. A large file (a rendered `nginx.conf`) is read in
+/// parts by one thread each: most of the cost is the kernel mapping fresh pages for the copy, and
+/// that goes as fast as there are cores.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if len < PARALLEL_READ_MIN || threads < 2 || usize::try_from(len).is_err() {
+        return std::fs::read(path);
+    }
+    let mut bytes = vec![0u8; len as usize];
+    let part = bytes.len().div_ceil(threads.min(8));
+    let read: std::io::Result<()> = std::thread::scope(|scope| {
+        let file = &file;
+        let parts: Vec<_> = bytes
+            .chunks_mut(part)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let offset = (i * part) as u64;
+                scope.spawn(move || file.read_exact_at(chunk, offset))
+            })
+            .collect();
+        parts
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    // A file that shrank or grew while it was read is read again, whole.
+    if read.is_err() || file.read_at(&mut [0u8], len)? != 0 {
+        return std::fs::read(path);
+    }
+    Ok(bytes)
+}
+
 /// Files below a directory that look like manifests or nginx configs, sorted.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
     let io = |source| InputError::Io {
@@ -175,7 +212,7 @@ pub fn load_paths(ws: &mut Workspace, paths: &[PathBuf], format: Format) -> Resu
             vec![path.clone()]
         };
         for f in files {
-            let bytes = std::fs::read(&f).map_err(|source| InputError::Io {
+            let bytes = read_file(&f).map_err(|source| InputError::Io {
                 path: f.display().to_string(),
                 source,
             })?;
@@ -192,6 +229,19 @@ pub fn load_paths(ws: &mut Workspace, paths: &[PathBuf], format: Format) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_file_reads_as_it_is() {
+        let path = std::env::temp_dir().join(format!("sg-read-{}.conf", std::process::id()));
+        let text: Vec<u8> = (0..(PARALLEL_READ_MIN as usize + 12_345))
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        std::fs::write(&path, &text).unwrap();
+        let read = read_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert!(read.unwrap() == text);
+        assert!(read_file(Path::new("/nonexistent/x.conf")).is_err());
+    }
 
     #[test]
     fn sniffing() {

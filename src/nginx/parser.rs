@@ -20,17 +20,203 @@ pub const MAX_DEPTH: usize = 64;
 /// junk, and 100,000 stray `;` must not become 100,000 findings.
 pub const MAX_ERRORS: usize = 100;
 
+/// Texts shorter than this are parsed on one thread even by [`parse_parallel`]: starting threads
+/// costs more than it saves.
+pub const PARALLEL_MIN: usize = 1 << 20;
+
 /// Parse a whole configuration or a bare snippet.
 #[must_use]
 pub fn parse(src: &str) -> Config {
-    Parser {
-        src,
-        b: src.as_bytes(),
-        pos: 0,
-        comments: Vec::new(),
-        errors: Vec::new(),
+    let mut parser = Parser::new(src, 0, src.len());
+    if let Some(nul) = memchr::memchr(0, src.as_bytes()) {
+        parser.error(nul, nul + 1, SyntaxErrorKind::NulByte);
     }
-    .run()
+    let reading = parser.read(Start::TopLevel);
+    parser.finish(reading)
+}
+
+/// [`parse`], on every core for a large rendered `nginx.conf`; the result is the same.
+///
+/// The text is cut before `server {` lines near equal shares and each piece is read on its own
+/// thread, the first from the top level and the others as if inside one block (`http`). That
+/// guess is checked: the first piece must end inside exactly one block, the middle ones where they
+/// began, the last must close that block, and no piece may hold an error or an unfinished
+/// directive (a cut inside a quoted string, a Lua block or a directive always leaves one). Then
+/// each piece was read in the state a whole-text reading would have been in, and the pieces are
+/// joined; otherwise the text is parsed again on one thread.
+#[must_use]
+pub fn parse_parallel(src: &str) -> Config {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads < 2 || src.len() < PARALLEL_MIN {
+        return parse(src);
+    }
+    let cuts = cut_points(src, threads.min(8));
+    parse_split(src, &cuts).unwrap_or_else(|| parse(src))
+}
+
+/// Read `src` in pieces cut at `cuts` (sorted offsets of line starts), one thread per piece;
+/// `None` when the pieces cannot be joined into what [`parse`] returns (see [`parse_parallel`]).
+#[doc(hidden)]
+#[must_use]
+pub fn parse_split(src: &str, cuts: &[usize]) -> Option<Config> {
+    let valid = cuts.first().is_some_and(|&c| c > 0)
+        && cuts.windows(2).all(|w| w[0] < w[1])
+        && cuts
+            .iter()
+            .all(|&c| c < src.len() && src.as_bytes()[c - 1] == b'\n');
+    if !valid || memchr::memchr(0, src.as_bytes()).is_some() {
+        return None;
+    }
+    let bounds: Vec<(usize, usize)> = std::iter::once(0)
+        .chain(cuts.iter().copied())
+        .zip(cuts.iter().copied().chain(std::iter::once(src.len())))
+        .collect();
+    let read = |(start, end): (usize, usize)| {
+        let mut parser = Parser::new(src, start, end);
+        let how = if start == 0 {
+            Start::TopLevel
+        } else {
+            Start::InsideBlock
+        };
+        let reading = parser.read(how);
+        Piece {
+            reading,
+            comments: parser.comments,
+            errors: parser.errors,
+        }
+    };
+    let pieces: Vec<Piece> = std::thread::scope(|scope| {
+        let spawned: Vec<_> = bounds[1..]
+            .iter()
+            .map(|&b| {
+                std::thread::Builder::new()
+                    .name("nginx-parse".into())
+                    .spawn_scoped(scope, move || read(b))
+                    .map_err(|_| b)
+            })
+            .collect();
+        let mut pieces = vec![read(bounds[0])];
+        for handle in spawned {
+            pieces.push(match handle {
+                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                // No thread to be had: read the piece here.
+                Err(b) => read(b),
+            });
+        }
+        pieces
+    });
+    join(pieces)
+}
+
+/// Offsets of `server {` lines that cut `src` into about `pieces` equal shares.
+fn cut_points(src: &str, pieces: usize) -> Vec<usize> {
+    let b = src.as_bytes();
+    let finder = memchr::memmem::Finder::new(b"server");
+    let mut cuts: Vec<usize> = Vec::new();
+    for k in 1..pieces {
+        let mut from = (b.len() / pieces * k).max(cuts.last().map_or(1, |&c| c + 1));
+        while let Some(i) = finder.find(&b[from.min(b.len())..]).map(|i| i + from) {
+            from = i + 1;
+            let line = b[..i]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |n| n + 1);
+            let rest = &b[i + 6..];
+            let brace = rest.iter().position(|&c| c != b' ' && c != b'\t');
+            if line > 0
+                && b[line..i].iter().all(|&c| c == b' ' || c == b'\t')
+                && brace.is_some_and(|j| j > 0 && rest[j] == b'{')
+            {
+                cuts.push(line);
+                break;
+            }
+        }
+    }
+    cuts.dedup();
+    cuts
+}
+
+/// One piece of a text read by [`parse_split`].
+struct Piece {
+    reading: Reading,
+    comments: Vec<Comment>,
+    errors: Vec<SyntaxError>,
+}
+
+/// Join pieces into the [`Config`] of the whole text, if each was read in the state a whole
+/// reading would have been in at its start (see [`parse_parallel`]).
+fn join(pieces: Vec<Piece>) -> Option<Config> {
+    let clean = |p: &Piece| p.errors.is_empty() && p.reading.words.is_empty();
+    let (first, rest) = pieces.split_first()?;
+    let (last, middle) = rest.split_last()?;
+    if !pieces.iter().all(clean)
+        || first.reading.stack.len() != 1
+        || first.reading.stack[0].anonymous
+        || middle
+            .iter()
+            .any(|p| !p.reading.stack.is_empty() || p.reading.outer_close.is_some())
+        || !last.reading.stack.is_empty()
+    {
+        return None;
+    }
+    let (close_at, inside) = last.reading.outer_close?;
+    let mut pieces = pieces.into_iter();
+    let first = pieces.next()?;
+    let mut top = first.reading.current;
+    let frame = first.reading.stack.into_iter().next()?;
+    let mut comments = first.comments;
+    let mut rest: Vec<Piece> = pieces.collect();
+    let last = rest.pop()?;
+    let count = top.len() - frame.start
+        + rest.iter().map(|p| p.reading.current.len()).sum::<usize>()
+        + inside;
+    let mut children = Vec::with_capacity(count);
+    children.extend(top.drain(frame.start..));
+    for p in rest {
+        children.extend(p.reading.current);
+        comments.extend(p.comments);
+    }
+    let mut after = last.reading.current;
+    children.extend(after.drain(..inside));
+    comments.extend(last.comments);
+    top.push(Directive {
+        name: frame.name,
+        args: frame.args,
+        block: Some(Box::new(Block {
+            span: Span::new(frame.open, close_at + 1),
+            body: Body::Directives(children),
+        })),
+        span: Span::new(frame.name.span.start as usize, close_at + 1),
+    });
+    top.append(&mut after);
+    top.shrink_to_fit();
+    Some(Config {
+        directives: top,
+        comments,
+        errors: Vec::new(),
+    })
+}
+
+/// How a reading starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// At the top level of the text.
+    TopLevel,
+    /// Inside one block opened before the piece read (a cut of [`parse_split`]).
+    InsideBlock,
+}
+
+/// Where a reading stopped.
+struct Reading {
+    /// Directives read and not yet inside a closed block of the piece.
+    current: Vec<Directive>,
+    /// Blocks still open.
+    stack: Vec<Frame>,
+    /// Words of a directive with no `;` or `{` yet.
+    words: Vec<Word>,
+    /// For [`Start::InsideBlock`]: the `}` that closed the enclosing block, and how many
+    /// directives of `current` came before it (they belong inside that block).
+    outer_close: Option<(usize, usize)>,
 }
 
 struct Frame {
@@ -63,6 +249,7 @@ fn close(frame: Frame, pending: &mut Vec<Directive>, end: usize) {
 }
 
 struct Parser<'a> {
+    /// The text up to the end of the piece being read (spans count from the text's start).
     src: &'a str,
     b: &'a [u8],
     pos: usize,
@@ -86,7 +273,19 @@ fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    /// A parser for the piece `start..end` of `src` (`end` on a character boundary).
+    fn new(src: &'a str, start: usize, end: usize) -> Self {
+        let src = &src[..end];
+        Parser {
+            src,
+            b: src.as_bytes(),
+            pos: start,
+            comments: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
     fn error(&mut self, start: usize, end: usize, kind: SyntaxErrorKind) {
         // The depth error is kept even past the cap: it says why the rest was not read.
         if self.errors.len() >= MAX_ERRORS && !matches!(kind, SyntaxErrorKind::TooDeep(_)) {
@@ -98,15 +297,17 @@ impl Parser<'_> {
         });
     }
 
-    fn run(mut self) -> Config {
-        if let Some(nul) = memchr::memchr(0, self.b) {
-            self.error(nul, nul + 1, SyntaxErrorKind::NulByte);
-        }
+    /// Read from `self.pos` to the end of the piece.
+    fn read(&mut self, start: Start) -> Reading {
         let mut stack: Vec<Frame> = Vec::new();
         let mut current: Vec<Directive> = Vec::new();
         let mut words: Vec<Word> = Vec::new();
+        let mut outer_close = None;
         let len = self.b.len();
         loop {
+            // Blocks open around this point, counting one opened before a piece.
+            let depth =
+                stack.len() + usize::from(start == Start::InsideBlock && outer_close.is_none());
             while self.pos < len && is_space(self.b[self.pos]) {
                 self.pos += 1;
             }
@@ -134,7 +335,7 @@ impl Parser<'_> {
                     let open = self.pos;
                     self.pos += 1;
                     if words.is_empty() {
-                        if stack.len() >= MAX_DEPTH {
+                        if depth >= MAX_DEPTH {
                             self.error(open, open + 1, SyntaxErrorKind::TooDeep(MAX_DEPTH));
                             self.pos = len;
                             break;
@@ -174,7 +375,7 @@ impl Parser<'_> {
                         }
                         continue;
                     }
-                    if stack.len() >= MAX_DEPTH {
+                    if depth >= MAX_DEPTH {
                         self.error(open, open + 1, SyntaxErrorKind::TooDeep(MAX_DEPTH));
                         // Stop here: whatever follows cannot be attributed to a sane structure.
                         self.pos = len;
@@ -195,6 +396,8 @@ impl Parser<'_> {
                     }
                     if let Some(frame) = stack.pop() {
                         close(frame, &mut current, self.pos + 1);
+                    } else if start == Start::InsideBlock && outer_close.is_none() {
+                        outer_close = Some((self.pos, current.len()));
                     } else {
                         self.error(self.pos, self.pos + 1, SyntaxErrorKind::Unexpected('}'));
                     }
@@ -217,6 +420,23 @@ impl Parser<'_> {
                 }
             }
         }
+        Reading {
+            current,
+            stack,
+            words,
+            outer_close,
+        }
+    }
+
+    /// End a whole-text reading: report what is unfinished and close what is open.
+    fn finish(mut self, reading: Reading) -> Config {
+        let Reading {
+            mut current,
+            mut stack,
+            words,
+            ..
+        } = reading;
+        let len = self.b.len();
         if let Some(first) = words.first() {
             self.error(
                 first.span.start as usize,
@@ -410,12 +630,154 @@ fn long_bracket_end(b: &[u8], i: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
 
     fn names(src: &str, c: &Config) -> Vec<String> {
         c.directives
             .iter()
             .map(|d| d.name(src).to_string())
             .collect()
+    }
+
+    /// An ingress-nginx-shaped configuration with `servers` servers and, when `traps`, a Lua
+    /// block and a quoted string that hold `server {` lines a cut must not fall into.
+    fn rendered_with(servers: usize, traps: bool) -> String {
+        let mut s = String::from(
+            "# main\nworker_processes 2;\nevents { worker_connections 16; }\nhttp {\n\tproxy_set_header X-Http 1;\n",
+        );
+        for i in 0..servers {
+            let _ = write!(
+                s,
+                "\t## start server s{i}\n\tserver {{\n\t\tserver_name s{i};\n\t\tlocation / {{\n\t\t\tset $namespace \"ns\";\n\t\t\tproxy_set_header X-Forwarded-Proto $scheme;\n\t\t\tproxy_pass http://upstream_balancer;\n\t\t}}\n"
+            );
+            if traps && i % 5 == 2 {
+                s += "\t\taccess_by_lua_block {\n\t\t\tlocal x = [[\n\tserver {\n]]\n\t\t}\n";
+            }
+            if traps && i % 7 == 3 {
+                s += "\t\treturn 200 \"a\n\tserver {\nb\";\n";
+            }
+            s += "\t}\n";
+        }
+        s += "\tupstream u {\n\t\tserver 10.0.0.1;\n\t}\n}\nstream {\n\tserver {\n\t\tlisten 9000;\n\t}\n}\n";
+        s
+    }
+
+    fn rendered(servers: usize) -> String {
+        rendered_with(servers, true)
+    }
+
+    #[test]
+    fn split_reading_equals_whole_reading() {
+        let src = rendered_with(40, false);
+        let whole = parse(&src);
+        assert!(whole.errors.is_empty(), "{:?}", whole.errors);
+        for pieces in 2..=6 {
+            let cuts = cut_points(&src, pieces);
+            assert_eq!(cuts.len(), pieces - 1, "{pieces} pieces");
+            assert!(parse_split(&src, &cuts) == Some(whole.clone()), "{cuts:?}");
+        }
+        // With traps some cuts land in them and are refused; whatever is joined is exact.
+        let src = rendered(40);
+        let whole = parse(&src);
+        let mut joined = 0;
+        for pieces in 2..=6 {
+            if let Some(c) = parse_split(&src, &cut_points(&src, pieces)) {
+                assert!(c == whole, "{pieces} pieces");
+                joined += 1;
+            }
+        }
+        assert!(joined > 0);
+    }
+
+    #[test]
+    fn a_cut_anywhere_joins_to_the_whole_reading_or_is_refused() {
+        let src = rendered(12);
+        let whole = parse(&src);
+        let line_starts: Vec<usize> = crate::source::line_starts(src.as_bytes())
+            .into_iter()
+            .map(|o| o as usize)
+            .filter(|&o| o > 0 && o < src.len())
+            .collect();
+        let (mut joined, mut refused) = (0, 0);
+        for &a in &line_starts {
+            match parse_split(&src, &[a]) {
+                Some(c) => {
+                    assert!(
+                        c == whole,
+                        "cut at {a}: {:?}",
+                        &src[a..(a + 20).min(src.len())]
+                    );
+                    joined += 1;
+                }
+                None => refused += 1,
+            }
+        }
+        // Cuts at the http level (before each server's comment and `server {` line, before the
+        // upstream) are taken; those inside a server, main, events or stream are refused.
+        assert!(
+            joined >= 2 * 12 && refused > joined,
+            "{joined} joined, {refused} refused"
+        );
+        for pair in line_starts.windows(2).step_by(3) {
+            if let Some(c) = parse_split(&src, pair) {
+                assert!(c == whole, "cuts {pair:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_reading_refuses_what_it_cannot_join() {
+        // Broken text: an error in a piece means the whole text is read again in one go.
+        let mut src = rendered_with(6, false);
+        src.insert(src.find("\tserver {").unwrap() + 1, '}');
+        assert_eq!(parse_split(&src, &cut_points(&src, 3)), None);
+        // A NUL byte, cuts out of order, off a line start or out of range.
+        let src = rendered_with(6, false);
+        let cuts = cut_points(&src, 2);
+        assert!(parse_split(&src, &cuts).is_some());
+        assert_eq!(parse_split(&src.replacen('#', "\0", 1), &cuts), None);
+        assert_eq!(parse_split(&src, &[cuts[0], cuts[0]]), None);
+        assert_eq!(parse_split(&src, &[cuts[0] + 1]), None);
+        assert_eq!(parse_split(&src, &[src.len()]), None);
+        assert_eq!(parse_split(&src, &[]), None);
+        // No block left open at the end (http never closed): refused, and the whole reading
+        // reports it.
+        let open = src.replacen("\n}\nstream", "\nstream", 1);
+        assert_eq!(parse_split(&open, &cut_points(&open, 2)), None);
+        assert_eq!(parse(&open).errors[0].kind, SyntaxErrorKind::UnclosedBlock);
+    }
+
+    #[test]
+    fn split_reading_counts_the_block_opened_before_a_piece_toward_the_depth() {
+        // Named blocks nested `n` deep at the http level, in the second piece: they reach depth
+        // n + 1, so 63 are fine and 64 are too deep, read whole or in pieces.
+        for (n, too_deep) in [(MAX_DEPTH - 1, false), (MAX_DEPTH, true)] {
+            let mut src = rendered_with(4, false);
+            let at = src.rfind("\t## start").unwrap();
+            src.insert_str(at, &format!("\t{}{}\n", "a { ".repeat(n), "}".repeat(n)));
+            let whole = parse(&src);
+            assert_eq!(
+                whole
+                    .errors
+                    .iter()
+                    .any(|e| e.kind == SyntaxErrorKind::TooDeep(MAX_DEPTH)),
+                too_deep
+            );
+            let split = parse_split(&src, &[at]);
+            if too_deep {
+                assert_eq!(split, None);
+            } else {
+                assert!(split == Some(whole));
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_parse_equals_parse_on_a_large_text() {
+        let src = rendered_with(12_000, false);
+        assert!(src.len() > PARALLEL_MIN);
+        assert!(parse_split(&src, &cut_points(&src, 2)).is_some());
+        assert!(parse_parallel(&src) == parse(&src));
     }
 
     #[test]

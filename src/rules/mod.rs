@@ -8,12 +8,12 @@
 //! every snippet, and calls the checks with them.
 
 use crate::diagnostic::{Diagnostic, ObjectRef, Severity};
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use crate::model::Text;
 use crate::nginx::ast::Config;
 use crate::profile::ingress_nginx::{Family, TemplateHeader, Version};
-use crate::source::{Location, SourceMap, Span};
+use crate::source::{Location, SourceFile, SourceMap, Span};
 
 pub mod duplicate_controller_header;
 pub mod duplicate_snippet_header;
@@ -107,11 +107,14 @@ pub struct ParsedSnippet<'a> {
     pub config: Config,
     pub object: Option<ObjectRef>,
     /// Built on first use: most snippets (and most of a 16 MB `nginx.conf`) never need it.
-    line_starts: OnceCell<Vec<u32>>,
+    line_starts: OnceLock<Vec<u32>>,
+    /// A whole file parsed as it is (an `nginx.conf`): its lines are the file's, whose index
+    /// the report builds anyway.
+    file: Option<&'a SourceFile>,
     /// Start offsets of the comments that hold `snippet-guard:`, built on first use, so that
     /// looking up a finding's inline suppressions costs a binary search, not a scan of its line
     /// (100,000 findings on one line were quadratic).
-    marked_comments: OnceCell<Vec<u32>>,
+    marked_comments: OnceLock<Vec<u32>>,
 }
 
 impl<'a> ParsedSnippet<'a> {
@@ -128,14 +131,46 @@ impl<'a> ParsedSnippet<'a> {
         map: &'a SourceMap,
         object: Option<ObjectRef>,
     ) -> Self {
+        Self::parsed(
+            source_label,
+            src,
+            map,
+            object,
+            crate::nginx::parser::parse(src),
+        )
+    }
+
+    /// Parse the whole text of `file` (a rendered `nginx.conf`: large, so on every core); its
+    /// lines are the snippet's lines, so `map` must be the identity from offset 0.
+    #[must_use]
+    pub fn whole_file(
+        source_label: String,
+        file: &'a SourceFile,
+        map: &'a SourceMap,
+        object: Option<ObjectRef>,
+    ) -> Self {
+        let config = crate::nginx::parser::parse_parallel(&file.text);
+        let mut snippet = Self::parsed(source_label, &file.text, map, object, config);
+        snippet.file = Some(file);
+        snippet
+    }
+
+    fn parsed(
+        source_label: String,
+        src: &'a str,
+        map: &'a SourceMap,
+        object: Option<ObjectRef>,
+        config: Config,
+    ) -> Self {
         Self {
             source_label,
             src,
             map,
-            config: crate::nginx::parser::parse(src),
+            config,
             object,
-            line_starts: OnceCell::new(),
-            marked_comments: OnceCell::new(),
+            line_starts: OnceLock::new(),
+            file: None,
+            marked_comments: OnceLock::new(),
         }
     }
 
@@ -147,15 +182,13 @@ impl<'a> ParsedSnippet<'a> {
     /// 1-based line inside the snippet.
     #[must_use]
     pub fn line_of(&self, offset: u32) -> usize {
-        let starts = self.line_starts.get_or_init(|| {
-            std::iter::once(0)
-                .chain(memchr::memchr_iter(b'\n', self.src.as_bytes()).map(|i| (i + 1) as u32))
-                .collect()
-        });
-        match starts.binary_search(&offset) {
-            Ok(i) => i + 1,
-            Err(i) => i,
+        if let Some(file) = self.file {
+            return file.line_of(offset);
         }
+        let starts = self
+            .line_starts
+            .get_or_init(|| crate::source::line_starts(self.src.as_bytes()));
+        crate::source::line_of(starts, offset)
     }
 
     /// The file location of a span of the snippet.
