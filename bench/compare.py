@@ -37,10 +37,14 @@ def findings_sg(out):
 
 
 def findings_gixy(out):
+    """Findings about the duplicated header, and how many others gixy-ng reported (its
+    hardening checks: ssl_ciphers, server_tokens, HSTS, default_server, worker limits)."""
     try:
-        return len(json.loads(out))
+        found = json.loads(out)
     except ValueError:
         return "?"
+    dup = sum(1 for f in found if "x-forwarded-proto" in json.dumps(f).lower())
+    return f"{dup} (+{len(found) - dup} unrelated)" if len(found) > dup else dup
 
 
 def main():

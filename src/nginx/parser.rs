@@ -308,12 +308,11 @@ impl<'a> Parser<'a> {
             // Blocks open around this point, counting one opened before a piece.
             let depth =
                 stack.len() + usize::from(start == Start::InsideBlock && outer_close.is_none());
-            while self.pos < len && is_space(self.b[self.pos]) {
-                self.pos += 1;
-            }
-            if self.pos >= len {
+            let Some(blank) = self.b[self.pos..].iter().position(|&c| !is_space(c)) else {
+                self.pos = len;
                 break;
-            }
+            };
+            self.pos += blank;
             let c = self.b[self.pos];
             match c {
                 b';' => {
@@ -509,8 +508,12 @@ impl<'a> Parser<'a> {
         let mut variable = false;
         while self.pos < len {
             // Most bytes of a word are plain: skip them without branching on each kind.
-            while self.pos < len && !WORD_SPECIAL[self.b[self.pos] as usize] {
-                self.pos += 1;
+            let plain = self.b[self.pos..]
+                .iter()
+                .position(|&c| WORD_SPECIAL[c as usize])
+                .unwrap_or(len - self.pos);
+            if plain > 0 {
+                self.pos += plain;
                 variable = false;
             }
             if self.pos >= len {
