@@ -70,6 +70,12 @@ pub fn check<S: BuildHasher + Sync>(
             Err(_) => whole_tree(out),
         }
     });
+    // Freeing the tree of a large file takes milliseconds the caller need not wait for. (With
+    // no thread to be had, the closure and the tree are dropped here.)
+    let tree = snippet.config;
+    let _ = std::thread::Builder::new()
+        .name("nginx-conf-free".into())
+        .spawn(move || drop(tree));
 }
 
 /// Every `location` of the file, with the server it is in.
