@@ -25,6 +25,7 @@ pub mod render;
 pub mod rules;
 pub mod source;
 pub mod telemetry;
+pub mod threads;
 
 pub use diagnostic::{Diagnostic, ObjectRef, Severity};
 pub use engine::{Settings, check};

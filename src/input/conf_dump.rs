@@ -51,24 +51,16 @@ pub fn check<S: BuildHasher + Sync>(
         check_locations(&snippet, settings, owned, out);
         return;
     }
+    let whole_tree = &whole_tree;
     std::thread::scope(|scope| {
-        let beside = std::thread::Builder::new()
-            .name("nginx-conf-check".into())
-            .spawn_scoped(scope, || {
-                let mut found = Vec::new();
-                whole_tree(&mut found);
-                let _ = f.line_of(0);
-                found
-            });
+        let beside = crate::threads::spawn_or_run(scope, "nginx-conf-check", || {
+            let mut found = Vec::new();
+            whole_tree(&mut found);
+            let _ = f.line_of(0);
+            found
+        });
         check_locations(&snippet, settings, owned, out);
-        match beside {
-            Ok(handle) => out.extend(
-                handle
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            ),
-            Err(_) => whole_tree(out),
-        }
+        out.extend(beside.join());
     });
     // Freeing the tree of a large file takes milliseconds the caller need not wait for. (With
     // no thread to be had, the closure and the tree are dropped here.)

@@ -133,27 +133,31 @@ fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if len < PARALLEL_READ_MIN || threads < 2 || usize::try_from(len).is_err() {
+    let workers = crate::threads::workers();
+    if len < PARALLEL_READ_MIN || workers < 2 || usize::try_from(len).is_err() {
         return std::fs::read(path);
     }
     let mut bytes = vec![0u8; len as usize];
-    let part = bytes.len().div_ceil(threads.min(8));
+    let part = bytes.len().div_ceil(workers);
     let read: std::io::Result<()> = std::thread::scope(|scope| {
         let file = &file;
+        // A part whose thread could not be started fails the read (its buffer went with the
+        // thread's closure), and the file is read again below on this thread.
         let parts: Vec<_> = bytes
             .chunks_mut(part)
             .enumerate()
             .map(|(i, chunk)| {
                 let offset = (i * part) as u64;
-                scope.spawn(move || file.read_exact_at(chunk, offset))
+                std::thread::Builder::new()
+                    .name("read".into())
+                    .spawn_scoped(scope, move || file.read_exact_at(chunk, offset))
             })
             .collect();
         parts
             .into_iter()
-            .try_for_each(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .try_for_each(|h| h?.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
-    // A file that shrank or grew while it was read is read again, whole.
+    // A file that shrank or grew while it was read, or a part not read, is read again, whole.
     if read.is_err() || file.read_at(&mut [0u8], len)? != 0 {
         return std::fs::read(path);
     }

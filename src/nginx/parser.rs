@@ -46,11 +46,11 @@ pub fn parse(src: &str) -> Config {
 /// joined; otherwise the text is parsed again on one thread.
 #[must_use]
 pub fn parse_parallel(src: &str) -> Config {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads < 2 || src.len() < PARALLEL_MIN {
+    let workers = crate::threads::workers();
+    if workers < 2 || src.len() < PARALLEL_MIN {
         return parse(src);
     }
-    let cuts = cut_points(src, threads.min(8));
+    let cuts = cut_points(src, workers);
     parse_split(src, &cuts).unwrap_or_else(|| parse(src))
 }
 
@@ -85,25 +85,15 @@ pub fn parse_split(src: &str, cuts: &[usize]) -> Option<Config> {
             errors: parser.errors,
         }
     };
+    let read = &read;
     let pieces: Vec<Piece> = std::thread::scope(|scope| {
         let spawned: Vec<_> = bounds[1..]
             .iter()
-            .map(|&b| {
-                std::thread::Builder::new()
-                    .name("nginx-parse".into())
-                    .spawn_scoped(scope, move || read(b))
-                    .map_err(|_| b)
-            })
+            .map(|&b| crate::threads::spawn_or_run(scope, "nginx-parse", move || read(b)))
             .collect();
-        let mut pieces = vec![read(bounds[0])];
-        for handle in spawned {
-            pieces.push(match handle {
-                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                // No thread to be had: read the piece here.
-                Err(b) => read(b),
-            });
-        }
-        pieces
+        std::iter::once(read(bounds[0]))
+            .chain(spawned.into_iter().map(crate::threads::Task::join))
+            .collect()
     });
     join(pieces)
 }
