@@ -169,10 +169,7 @@ impl SourceFile {
     pub fn line_col(&self, offset: u32) -> LineCol {
         let offset = offset.min(self.text.len() as u32);
         let index = self.index();
-        let line_idx = match index.starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
+        let line_idx = line_of(&index.starts, offset) - 1;
         let start = index.starts[line_idx] as usize;
         let mut end = offset as usize;
         while !self.text.is_char_boundary(end) {
@@ -365,6 +362,17 @@ mod tests {
 
     #[test]
     fn line_starts_agree_with_a_plain_scan() {
+        let plain = |bytes: &[u8]| -> Vec<u32> {
+            std::iter::once(0)
+                .chain(
+                    bytes
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &b)| b == b'\n')
+                        .map(|(i, _)| i as u32 + 1),
+                )
+                .collect()
+        };
         // Lengths around the 64-byte steps, breaks at either end of a step, CRLF, none at all.
         for text in [
             String::new(),
@@ -379,15 +387,11 @@ mod tests {
             }),
             "\u{8a}\u{10a}\u{a0a}\n\u{7f}\u{80}".repeat(9),
         ] {
-            let plain: Vec<u32> = std::iter::once(0)
-                .chain(
-                    text.bytes()
-                        .enumerate()
-                        .filter(|&(_, b)| b == b'\n')
-                        .map(|(i, _)| i as u32 + 1),
-                )
-                .collect();
-            assert_eq!(line_starts(text.as_bytes()), plain, "{text:?}");
+            assert_eq!(
+                line_starts(text.as_bytes()),
+                plain(text.as_bytes()),
+                "{text:?}"
+            );
         }
         // Pseudo-random bytes near the line break's value, at every length up to 300.
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
@@ -400,16 +404,7 @@ mod tests {
                     [b'\n', 0x0b, 0x09, 0x8a, 0xff, 0x00, b'a', 0x0a ^ 0x80][(seed % 8) as usize]
                 })
                 .collect();
-            let plain: Vec<u32> = std::iter::once(0)
-                .chain(
-                    bytes
-                        .iter()
-                        .enumerate()
-                        .filter(|&(_, &b)| b == b'\n')
-                        .map(|(i, _)| i as u32 + 1),
-                )
-                .collect();
-            assert_eq!(line_starts(&bytes), plain, "{bytes:?}");
+            assert_eq!(line_starts(&bytes), plain(&bytes), "{bytes:?}");
         }
     }
 
