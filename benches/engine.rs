@@ -100,11 +100,12 @@ fn admission(c: &mut Criterion) {
         settings: Settings::default(),
         only_new_findings: false,
     };
+    let ctx = snippet_guard::k8s::webhook::context(&policy, &[]);
     let mut g = c.benchmark_group("admission");
     g.throughput(Throughput::Elements(1));
     g.bench_function("review: original report, denied", |b| {
         b.iter(|| {
-            let o = review(&policy, &[], black_box(&body)).expect("a valid review");
+            let o = review(&policy, &ctx, black_box(&body)).expect("a valid review");
             assert!(!o.allowed());
             o
         });

@@ -28,13 +28,19 @@ fi
 echo "== disk free here: $(df -h . | awk 'NR==2{print $4}')"
 echo "== cargo fmt --check"
 cargo fmt --check
+echo "== the engine crate depends on no Kubernetes, async, HTTP or CLI crate"
+if cargo tree -p snippet-guard-engine -e normal --prefix none --format '{p}' \
+    | awk '{print $1}' | grep -E '^(kube|kube-[a-z-]+|k8s-openapi|tokio|axum|axum-server|clap|hyper)$'; then
+  echo "error: snippet-guard-engine must build without the crates listed above" >&2
+  exit 1
+fi
 echo "== cargo clippy"
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 echo "== fuzz targets build (scripts/fuzz.sh runs them)"
 cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo check --quiet --manifest-path fuzz/Cargo.toml --bins
 echo "== cargo test"
-cargo test --all-targets
-cargo test --doc
+cargo test --workspace --all-targets
+cargo test --workspace --doc
 echo "== chart tests"
 .venv/bin/python -m pytest tests/chart -q

@@ -245,17 +245,50 @@ fn explain_and_rules() {
 }
 
 #[test]
-fn invalid_utf8_and_binary_input_are_diagnostics() {
+fn invalid_utf8_and_binary_input_are_input_errors() {
     let o = run_stdin(
         &["lint", "--format", "json", "--input-format", "yaml", "-"],
         b"kind: \xff\xfe\n",
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
-        v["diagnostics"][0]["message"]
+        v["input_errors"][0]["message"]
             .as_str()
             .unwrap()
             .contains("not valid UTF-8")
     );
+    assert_eq!(v["summary"]["input_errors"], 1);
+}
+
+/// An input that cannot be read is never green: not with `--select`, `--ignore`, `--fail-on`
+/// or `--exit-zero` (issue: "Unreadable input goes green").
+#[test]
+fn unreadable_input_exits_2_whatever_the_flags() {
+    let broken = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: [\n";
+    for flags in [
+        &[][..],
+        &["--select", "redundant-forwarded-proto"][..],
+        &["--ignore", "invalid-snippet"][..],
+        &["--fail-on", "info"][..],
+        &["--exit-zero"][..],
+    ] {
+        for format in ["text", "json", "sarif"] {
+            let mut args = vec!["lint", "--format", format, "--input-format", "yaml"];
+            args.extend_from_slice(flags);
+            args.push("-");
+            let o = run_stdin(&args, broken);
+            assert_eq!(o.status.code(), Some(2), "{args:?}");
+            let out = stdout(&o);
+            assert!(
+                out.contains("cannot read this file as YAML or JSON"),
+                "{args:?}: {out}"
+            );
+        }
+    }
+    let binary = run_stdin(
+        &["lint", "--select", "redundant-forwarded-proto", "-"],
+        b"\x00\x01\x02\xff",
+    );
+    assert_eq!(binary.status.code(), Some(2), "{}", stdout(&binary));
 }

@@ -91,6 +91,7 @@ fn fixtures_fire_or_stay_silent() {
             let report = Report {
                 sources: &ws.sources,
                 diagnostics: &diags,
+                load_errors: &ws.load_errors,
                 files: ws.files,
                 objects: ws.objects.len() + ws.confs.len(),
             };

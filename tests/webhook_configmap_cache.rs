@@ -235,7 +235,7 @@ async fn the_cache_follows_the_controller_configmap_and_its_proxy_set_headers() 
         only_new_findings: false,
     };
     let body = std::fs::read(format!("{FIXTURES}/create-in-context.json")).unwrap();
-    let o = review(&policy, &cache.snapshot().objects, &body).unwrap();
+    let o = review(&policy, &cache.snapshot().context(&policy), &body).unwrap();
     assert_eq!(o.decision, Decision::Warn);
 
     // proxy-set-headers now names a ConfigMap in another namespace: that one is watched, the
@@ -287,7 +287,7 @@ async fn the_cache_follows_the_controller_configmap_and_its_proxy_set_headers() 
     })
     .await;
     let original = std::fs::read(format!("{FIXTURES}/create-original-report.json")).unwrap();
-    let o = review(&policy, &cache.snapshot().objects, &original).unwrap();
+    let o = review(&policy, &cache.snapshot().context(&policy), &original).unwrap();
     assert_eq!(o.decision, Decision::Allow);
 
     // Deleted: nothing is left, and the webhook stays ready.
@@ -299,7 +299,7 @@ async fn the_cache_follows_the_controller_configmap_and_its_proxy_set_headers() 
     .unwrap();
     let snap = wait(&cache, "the deletion", |s| s.objects.is_empty()).await;
     assert!(snap.synced);
-    let o = review(&policy, &snap.objects, &original).unwrap();
+    let o = review(&policy, &snap.context(&policy), &original).unwrap();
     assert_eq!(o.decision, Decision::Deny);
 }
 

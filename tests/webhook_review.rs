@@ -6,11 +6,14 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::ConfigMap;
+use snippet_guard::engine::Context;
 use snippet_guard::k8s::webhook::review::{
     MAX_DENY_FINDINGS, MAX_WARNING_CHARS, MAX_WARNING_TOTAL_CHARS, MAX_WARNINGS, review_with,
 };
-use snippet_guard::k8s::webhook::{ContextObject, Decision, Error, Mode, Outcome, Policy, review};
-use snippet_guard::model::Workspace;
+use snippet_guard::k8s::webhook::{
+    ContextObject, Decision, Error, Mode, Outcome, Policy, review_in,
+};
+use snippet_guard::model::{Object, Workspace};
 use snippet_guard::{Settings, input};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/admission");
@@ -47,7 +50,7 @@ fn policy(mode: Mode) -> Policy {
 }
 
 fn judge(policy: &Policy, ctx: &[ContextObject], name: &str) -> Outcome {
-    review(policy, ctx, &fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    review_in(policy, ctx, &fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// What `snippet-guard lint` says about a manifest, one line per finding.
@@ -113,7 +116,7 @@ fn last_applied_configuration_alone_is_not_judged() {
             .unwrap()
             .contains("X-Forwarded-Proto")
     );
-    let o = review(
+    let o = review_in(
         &policy(Mode::Enforce),
         &[],
         &serde_json::to_vec(&body).unwrap(),
@@ -246,7 +249,7 @@ fn kinds_it_does_not_handle_are_allowed() {
 fn a_subresource_is_not_judged() {
     let mut body = fixture_json("update-new-finding.json");
     body["request"]["subResource"] = "status".into();
-    let o = review(
+    let o = review_in(
         &policy(Mode::Enforce),
         &[],
         &serde_json::to_vec(&body).unwrap(),
@@ -426,7 +429,7 @@ fn malformed_reviews_are_errors_with_a_clear_message() {
         ("truncated.json", "EOF while parsing"),
     ];
     for (name, expected) in cases {
-        let err = review(
+        let err = review_in(
             &policy(Mode::Enforce),
             &[],
             &fixture(&format!("malformed/{name}")),
@@ -442,20 +445,21 @@ fn malformed_reviews_are_errors_with_a_clear_message() {
         b"null",
         b"{\"kind\":\"AdmissionReview\"}",
     ] {
-        let err = review(&policy(Mode::Enforce), &[], body).expect_err("bad body");
+        let err = review_in(&policy(Mode::Enforce), &[], body).expect_err("bad body");
         assert!(err.is_bad_request(), "{err}");
     }
 }
 
 #[test]
 fn an_engine_panic_admits_with_a_warning_in_every_mode() {
-    let boom = |_: &Workspace, _: &Settings| -> Vec<snippet_guard::Diagnostic> {
+    let boom = |_: &Context, _: &Object| -> Vec<snippet_guard::Diagnostic> {
         panic!("engine bug for the test")
     };
     for mode in [Mode::Enforce, Mode::Warn, Mode::Audit] {
+        let p = policy(mode);
         let o = review_with(
-            &policy(mode),
-            &[],
+            &p,
+            &snippet_guard::k8s::webhook::context(&p, &[]),
             &fixture("create-original-report.json"),
             &boom,
         )
@@ -492,7 +496,7 @@ fn many_findings(n: usize) -> Vec<u8> {
 
 #[test]
 fn warnings_stay_within_the_api_server_limits() {
-    let o = review(&policy(Mode::Warn), &[], &many_findings(60)).unwrap();
+    let o = review_in(&policy(Mode::Warn), &[], &many_findings(60)).unwrap();
     assert_eq!(o.findings.len(), 60);
     let w = o.warnings();
     assert!(w.len() <= MAX_WARNINGS, "{}", w.len());
@@ -519,7 +523,7 @@ fn a_denial_lists_a_bounded_number_of_findings() {
     }
     body["request"]["object"]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/configuration-snippet"] =
         format!("{snippet}proxy_set_header X-Forwarded-Proto $scheme;\n").into();
-    let o = review(
+    let o = review_in(
         &policy(Mode::Enforce),
         &[],
         &serde_json::to_vec(&body).unwrap(),

@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use snippet_guard::Settings;
-use snippet_guard::k8s::webhook::{Mode, Policy, review};
+use snippet_guard::k8s::webhook::{Mode, Policy, review_in};
 
 const TEMPLATE: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
 "request":{"uid":"fuzz-uid","kind":{"group":"networking.k8s.io","version":"v1","kind":"Ingress"},
@@ -36,7 +36,7 @@ fn policies() -> Vec<Policy> {
 }
 
 fn judge(policy: &Policy, body: &[u8], spliced: bool) {
-    let Ok(outcome) = review(policy, &[], body) else {
+    let Ok(outcome) = review_in(policy, &[], body) else {
         // A valid review with any string as the snippet must never be refused.
         assert!(!spliced, "a valid review was refused");
         return;

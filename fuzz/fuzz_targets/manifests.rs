@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let report = Report {
         sources: &ws.sources,
         diagnostics: &diags,
+        load_errors: &ws.load_errors,
         files: ws.files,
         objects: ws.objects.len(),
     };

@@ -54,7 +54,7 @@ pub fn run(args: &AuditArgs) -> Result<ExitStatus> {
             .await
             .context("reading the cluster")
     })?;
-    let ws = audit::workspace(texts);
+    let ws = audit::workspace(&texts);
     let diags = crate::check(&ws, &settings);
     report(&ws, &diags, &args.output)
 }

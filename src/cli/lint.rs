@@ -142,6 +142,7 @@ pub fn report(ws: &Workspace, diags: &[crate::Diagnostic], out: &OutputArgs) -> 
     let report = Report {
         sources: &ws.sources,
         diagnostics: diags,
+        load_errors: &ws.load_errors,
         files: ws.files,
         objects,
     };
@@ -168,7 +169,10 @@ pub fn report(ws: &Workspace, diags: &[crate::Diagnostic], out: &OutputArgs) -> 
         FailOn::Warning => Severity::Warning,
         FailOn::Info => Severity::Info,
     };
-    if !out.exit_zero && diags.iter().any(|d| d.severity >= threshold) {
+    if !ws.load_errors.is_empty() {
+        // An input that could not be read is never a green build, whatever the flags say.
+        Ok(ExitStatus::Error)
+    } else if !out.exit_zero && diags.iter().any(|d| d.severity >= threshold) {
         Ok(ExitStatus::Failure)
     } else {
         Ok(ExitStatus::Success)

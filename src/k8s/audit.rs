@@ -3,10 +3,11 @@
 //! Lists the Ingresses (one namespace or all), every IngressClass, and the controller
 //! ConfigMaps: those named with `--controller-configmap` (read with `get`), else every
 //! ConfigMap the engine would recognise as one (listed cluster-wide, kept by name, labels or
-//! keys), plus the ConfigMaps their `proxy-set-headers` keys name. Each object is trimmed and
-//! written as YAML ([`objects`]) under the name `<kind>/<namespace>/<name>.yaml`, in the
-//! order `lint` walks a directory tree; `lint configmap ingress ingressclass` run on those
-//! texts saved as files prints the same report, byte for byte.
+//! keys), plus the ConfigMaps their `proxy-set-headers` keys name. Each typed object goes to
+//! the engine through the same mapping as the controller's ([`crate::k8s::objects`]), each
+//! value a source of its own, so a finding's frame shows the snippet line as the cluster holds
+//! it (`Ingress shop/web annotation nginx.ingress.kubernetes.io/configuration-snippet:2:1`).
+//! Objects are judged in the order `lint` would walk them saved as `<kind>/<ns>/<name>.yaml`.
 
 use std::collections::BTreeSet;
 
@@ -16,11 +17,12 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 
-use crate::engine::{CONTROLLER_CONFIGMAP_NAMES, CONTROLLER_KEYS, Settings};
-use crate::input::{self, Format};
+use crate::engine::Settings;
+use crate::input::api::Values;
 use crate::k8s::controller::config::{NsName, parse_ns_name, proxy_set_headers_ref};
 use crate::k8s::controller::objects;
 use crate::model::Workspace;
+use crate::profile::ingress_nginx::{CONTROLLER_CONFIGMAP_NAMES, CONTROLLER_KEYS};
 
 /// Which Ingresses to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,12 +56,27 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// One object as the text the engine reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Text {
-    /// `ingress/<ns>/<name>.yaml` and so on.
-    pub name: String,
-    pub yaml: String,
+/// One object the audit judges.
+#[derive(Debug, Clone)]
+pub enum Listed {
+    Ingress(Ingress),
+    ConfigMap(ConfigMap),
+    IngressClass(IngressClass),
+}
+
+impl Listed {
+    /// `ingress/<ns>/<name>`, `ingressclass/<name>`: the order of the report.
+    fn sort_key(&self) -> Vec<String> {
+        let (kind, meta) = match self {
+            Listed::Ingress(o) => ("ingress", &o.metadata),
+            Listed::ConfigMap(o) => ("configmap", &o.metadata),
+            Listed::IngressClass(o) => ("ingressclass", &o.metadata),
+        };
+        let mut key = vec![kind.to_string()];
+        key.extend(meta.namespace.clone());
+        key.push(meta.name.clone().unwrap_or_default());
+        key
+    }
 }
 
 const PAGE: u32 = 500;
@@ -121,7 +138,7 @@ async fn get_configmap(client: &Client, (ns, name): &NsName) -> Result<Option<Co
 }
 
 /// List and trim everything the audit judges; sorted as `lint` walks files.
-pub async fn collect(client: &Client, scope: &Scope, settings: &Settings) -> Result<Vec<Text>> {
+pub async fn collect(client: &Client, scope: &Scope, settings: &Settings) -> Result<Vec<Listed>> {
     let prefix = &settings.annotation_prefix;
     let mut texts = Vec::new();
 
@@ -131,20 +148,14 @@ pub async fn collect(client: &Client, scope: &Scope, settings: &Settings) -> Res
     };
     for mut ing in list_all(&ingresses, "Ingresses").await? {
         objects::trim_ingress(&mut ing, prefix);
-        texts.push(Text {
-            name: objects::ingress_file_name(&ing),
-            yaml: objects::ingress_yaml(&ing, prefix),
-        });
+        texts.push(Listed::Ingress(ing));
     }
 
     match list_all(&Api::<IngressClass>::all(client.clone()), "IngressClasses").await {
         Ok(classes) => {
             for mut ic in classes {
                 objects::trim_ingress_class(&mut ic);
-                texts.push(Text {
-                    name: objects::ingress_class_file_name(&ic),
-                    yaml: objects::ingress_class_yaml(&ic),
-                });
+                texts.push(Listed::IngressClass(ic));
             }
         }
         Err(e) if forbidden_or_missing(&e) => {
@@ -198,26 +209,30 @@ pub async fn collect(client: &Client, scope: &Scope, settings: &Settings) -> Res
     }
     for mut cm in configmaps {
         objects::trim_configmap(&mut cm);
-        texts.push(Text {
-            name: objects::configmap_file_name(&cm),
-            yaml: objects::configmap_yaml(&cm),
-        });
+        texts.push(Listed::ConfigMap(cm));
     }
     sort_like_a_walk(&mut texts);
     Ok(texts)
 }
 
-/// `lint DIR` visits files in path-component order.
-pub fn sort_like_a_walk(texts: &mut [Text]) {
-    texts.sort_by(|a, b| a.name.split('/').cmp(b.name.split('/')));
+/// The order `lint DIR` would visit the objects saved as `<kind>/<ns>/<name>.yaml`.
+pub fn sort_like_a_walk(objects: &mut [Listed]) {
+    objects.sort_by_key(Listed::sort_key);
 }
 
-/// The texts as a workspace, read the way `lint` reads files.
+/// The objects as a workspace: each value a source of its own, so reports show its lines.
 #[must_use]
-pub fn workspace(texts: Vec<Text>) -> Workspace {
+pub fn workspace(objects: &[Listed]) -> Workspace {
     let mut ws = Workspace::new();
-    for t in texts {
-        input::add_string(&mut ws, &t.name, t.yaml, Format::Yaml);
+    for o in objects {
+        let values = Values::Sources(&mut ws.sources);
+        let object = match o {
+            Listed::Ingress(i) => crate::k8s::objects::ingress(i, values),
+            Listed::ConfigMap(c) => crate::k8s::objects::configmap(c, values),
+            Listed::IngressClass(c) => crate::k8s::objects::ingress_class(c, values),
+        };
+        ws.files += 1;
+        ws.objects.push(object);
     }
     ws
 }

@@ -9,23 +9,54 @@
 //! first list; it stays synced afterwards (a later `proxy-set-headers` change does not make the
 //! webhook unready while its new watch lists).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
+use crate::engine::Context;
 use crate::k8s::reflected::ConfigMapWatches;
-use crate::k8s::webhook::ContextObject;
+use crate::k8s::webhook::{self, ContextObject, Policy};
 
 pub use crate::k8s::refs::{NsName, parse_ns_name, proxy_set_headers_ref};
 
-/// What requests see: the cached ConfigMaps, ready for the engine.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What requests see: the cached ConfigMaps, read into engine objects, and the engine context
+/// built from them on the first request after a change (then shared by every request).
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub objects: Vec<ContextObject>,
     /// Every watch has listed once.
     pub synced: bool,
+    context: OnceLock<Arc<Context>>,
+}
+
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Self) -> bool {
+        self.objects == other.objects && self.synced == other.synced
+    }
+}
+
+impl Eq for Snapshot {}
+
+impl Snapshot {
+    /// A snapshot of these objects.
+    #[must_use]
+    pub fn new(objects: Vec<ContextObject>, synced: bool) -> Self {
+        Self {
+            objects,
+            synced,
+            context: OnceLock::new(),
+        }
+    }
+
+    /// The engine context of these objects under `policy`'s settings (one process, one policy),
+    /// built once per snapshot.
+    pub fn context(&self, policy: &Policy) -> Arc<Context> {
+        self.context
+            .get_or_init(|| Arc::new(webhook::context(policy, &self.objects)))
+            .clone()
+    }
 }
 
 /// A cheap handle on the cache (clone freely). The watch tasks stop when every handle is gone.
@@ -46,10 +77,7 @@ impl ConfigMapCache {
     /// A cache that never changes (tests, benchmarks): synced.
     #[must_use]
     pub fn fixed(objects: Vec<ContextObject>) -> Self {
-        let (tx, rx) = watch::channel(Arc::new(Snapshot {
-            objects,
-            synced: true,
-        }));
+        let (tx, rx) = watch::channel(Arc::new(Snapshot::new(objects, true)));
         Self {
             rx,
             _fixed: Some(Arc::new(tx)),
@@ -110,10 +138,7 @@ async fn manage(client: Client, controllers: Vec<NsName>, tx: watch::Sender<Arc<
             tracing::info!(configmaps = ?names, "ConfigMap cache synced");
             watches.warn_missing();
         }
-        let snapshot = Snapshot {
-            objects,
-            synced: ever_synced,
-        };
+        let snapshot = Snapshot::new(objects, ever_synced);
         tx.send_if_modified(|current| {
             if **current == snapshot {
                 false

@@ -61,19 +61,6 @@ fn fnv1a(s: &str) -> u32 {
     })
 }
 
-/// The place part of a source: `annotation nginx.ingress.kubernetes.io/configuration-snippet`
-/// -> `configuration-snippet`; `ConfigMap key location-snippet` -> `location-snippet`;
-/// `proxy-set-headers ConfigMap ns/name` -> `proxy-set-headers`.
-fn source_key(source: &str) -> &str {
-    if let Some(annotation) = source.strip_prefix("annotation ") {
-        return annotation.rsplit('/').next().unwrap_or(annotation);
-    }
-    if let Some(key) = source.strip_prefix("ConfigMap key ") {
-        return key;
-    }
-    source.split(' ').next().unwrap_or(source)
-}
-
 /// The Event `action` of a finding: unique per (source, snippet line, header) on one object,
 /// stable across runs, at most 128 characters.
 #[must_use]
@@ -81,7 +68,7 @@ pub fn action(d: &Diagnostic) -> String {
     let mut words = String::from("lint");
     if let Some(source) = &d.source {
         words.push(' ');
-        words.push_str(source_key(source));
+        words.push_str(source.short_key());
     }
     if let Some(line) = d.snippet_line {
         let _ = write!(words, " line {line}");

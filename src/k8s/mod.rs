@@ -2,10 +2,11 @@
 //! module and `cli` use kube, tokio and axum; the engine stays pure.
 //!
 //! Objects reach the engine as the rules' model ([`crate::model`]), the same objects `lint`
-//! builds from files, so every path shares one wording: the controller and `audit` write each
-//! trimmed object as a small YAML text read by [`crate::input::add_text`] (findings point at a
-//! line), the webhook reads the decoded review directly with [`crate::input::api::add_object`]
-//! (it prints no frames, and a review is on the API server's write path).
+//! builds from files, so every path shares one wording. Typed API objects (k8s-openapi for the
+//! controller and `audit`, the decoded review for the webhook) go through one mapping,
+//! [`objects`]; no YAML is written or read back. The webhook and the controller keep an engine
+//! [`crate::engine::Context`] per configuration change and check one object per request or
+//! event.
 
 pub mod audit;
 pub mod configmap_cache;
@@ -14,6 +15,7 @@ pub mod events;
 #[cfg(test)]
 pub mod fixtures;
 pub mod leader;
+pub mod objects;
 pub mod reflected;
 pub mod refs;
 pub mod tls;

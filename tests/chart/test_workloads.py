@@ -198,8 +198,8 @@ def test_every_namespaced_object_names_its_namespace(default_objects):
 def test_notes_tell_how_to_see_findings():
     notes = render_notes()
     assert "kubectl get events -A --field-selector reason=RedundantForwardedProto" in notes
-    # Every rule's Event reason (rule id in PascalCase; one src/rules/<rule_id>.rs per rule).
-    rule_files = [p.stem for p in (ROOT / "src" / "rules").glob("*.rs") if p.stem != "mod"]
+    # Every rule's Event reason (rule id in PascalCase; one crates/engine/src/rules/<rule_id>.rs per rule).
+    rule_files = [p.stem for p in (ROOT / "crates" / "engine" / "src" / "rules").glob("*.rs") if p.stem != "mod"]
     assert "redundant_forwarded_proto" in rule_files
     for stem in rule_files:
         reason = "".join(part.capitalize() for part in stem.split("_"))

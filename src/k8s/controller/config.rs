@@ -9,7 +9,7 @@
 //! replaced only when the serialized texts change, so a resync that changes nothing re-checks
 //! nothing, and every real change re-checks every Ingress (each one depends on all of it).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
 use k8s_openapi::api::networking::v1::IngressClass;
@@ -18,102 +18,81 @@ use kube::{Api, Client, Resource};
 use tokio::sync::{mpsc, watch};
 
 use super::objects;
-use crate::diagnostic::ObjectRef;
-use crate::input::{self, Format};
+use crate::engine::{Context, Settings};
+use crate::input::api::Values;
 use crate::k8s::reflected::{ConfigMapWatches, reflected};
-use crate::model::Workspace;
+use crate::model::{Object, ObjectRef};
 
 pub use crate::k8s::refs::{NsName, parse_ns_name, proxy_set_headers_ref};
 
-/// One context object, serialized for the engine, and read by it once.
+/// One configuration object, as the engine reads it.
 #[derive(Debug, Clone)]
 pub struct ConfigObject {
     /// The engine's reference (findings carry it).
     pub object: ObjectRef,
     /// The reference Events point at (`regarding`), uid included.
     pub reference: ObjectReference,
-    /// [`objects::file_name`].
-    pub file_name: String,
-    /// [`objects::configmap_yaml`] / [`objects::ingress_class_yaml`].
-    pub yaml: String,
-    /// `yaml` as the engine reads it: every Ingress reconcile appends this instead of reading
-    /// the text again (its load diagnostics stay with [`crate::k8s::controller::judge_config`]).
-    pub prepared: Arc<Workspace>,
+    /// The object as the engine reads it (trimmed; values detached from any file).
+    pub engine: Object,
 }
 
-/// Equal when the texts are: what the engine reads.
+/// Equal when the engine would read the same (uids and resourceVersions aside).
 impl PartialEq for ConfigObject {
     fn eq(&self, other: &Self) -> bool {
-        self.object == other.object
-            && self.reference == other.reference
-            && self.file_name == other.file_name
-            && self.yaml == other.yaml
+        self.engine == other.engine
     }
 }
 
 impl ConfigObject {
-    fn new(object: ObjectRef, reference: ObjectReference, file_name: String, yaml: String) -> Self {
-        let mut prepared = Workspace::new();
-        input::add_text(&mut prepared, &file_name, &yaml, Format::Yaml);
+    #[must_use]
+    pub fn configmap(cm: &ConfigMap) -> Self {
+        let engine = crate::k8s::objects::configmap(cm, Values::Detached);
         Self {
-            object,
-            reference,
-            file_name,
-            yaml,
-            prepared: Arc::new(prepared),
+            object: engine.meta().object.clone(),
+            reference: cm.object_ref(&()),
+            engine,
         }
     }
 
     #[must_use]
-    pub fn configmap(cm: &ConfigMap) -> Self {
-        Self::new(
-            objects::configmap_ref(cm),
-            cm.object_ref(&()),
-            objects::configmap_file_name(cm),
-            objects::configmap_yaml(cm),
-        )
-    }
-
-    #[must_use]
     pub fn ingress_class(ic: &IngressClass) -> Self {
-        Self::new(
-            ObjectRef {
-                api_version: "networking.k8s.io/v1".into(),
-                kind: "IngressClass".into(),
-                namespace: None,
-                name: ic.metadata.name.clone().unwrap_or_default(),
-            },
-            ic.object_ref(&()),
-            objects::ingress_class_file_name(ic),
-            objects::ingress_class_yaml(ic),
-        )
+        let engine = crate::k8s::objects::ingress_class(ic, Values::Detached);
+        Self {
+            object: engine.meta().object.clone(),
+            reference: ic.object_ref(&()),
+            engine,
+        }
     }
 
     #[must_use]
     pub fn is_configmap(&self) -> bool {
         self.object.kind == "ConfigMap"
     }
+
+    fn sort_key(&self) -> (bool, Option<&str>, &str) {
+        (
+            !self.is_configmap(),
+            self.object.namespace.as_deref(),
+            self.object.name.as_str(),
+        )
+    }
 }
 
-/// What reconciles see.
+/// What reconciles see: the configuration objects and the engine context built from them
+/// (once per snapshot: every Ingress reconcile reuses it).
 #[derive(Debug, Default, Clone)]
 pub struct ConfigSnapshot {
-    /// ConfigMaps first, then IngressClasses, each sorted by name.
+    /// ConfigMaps first, then IngressClasses, each sorted by namespace and name.
     pub objects: Vec<ConfigObject>,
     /// Every watch has listed once.
     pub synced: bool,
+    context: OnceLock<Arc<Context>>,
 }
 
-/// Equal when the engine would see the same texts (uids and resourceVersions aside).
+/// Equal when the engine would read the same objects.
 impl PartialEq for ConfigSnapshot {
     fn eq(&self, other: &Self) -> bool {
-        self.synced == other.synced
-            && self.objects.len() == other.objects.len()
-            && self
-                .objects
-                .iter()
-                .zip(&other.objects)
-                .all(|(a, b)| a.file_name == b.file_name && a.yaml == b.yaml)
+        self.synced == other.synced && self.objects == other.objects
     }
 }
 
@@ -121,16 +100,28 @@ impl ConfigSnapshot {
     /// A synced snapshot of these objects (tests, benchmarks, audit).
     #[must_use]
     pub fn of(configmaps: &[ConfigMap], classes: &[IngressClass]) -> Self {
-        let mut objects: Vec<ConfigObject> =
-            configmaps.iter().map(ConfigObject::configmap).collect();
-        objects.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-        let mut cls: Vec<ConfigObject> = classes.iter().map(ConfigObject::ingress_class).collect();
-        cls.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-        objects.extend(cls);
+        let mut objects: Vec<ConfigObject> = configmaps
+            .iter()
+            .map(ConfigObject::configmap)
+            .chain(classes.iter().map(ConfigObject::ingress_class))
+            .collect();
+        objects.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         Self {
             objects,
             synced: true,
+            context: OnceLock::new(),
         }
+    }
+
+    /// The engine context of this configuration, built on first use (the settings of one
+    /// process never change).
+    pub fn context(&self, settings: &Settings) -> Arc<Context> {
+        self.context
+            .get_or_init(|| {
+                let objects: Vec<Object> = self.objects.iter().map(|o| o.engine.clone()).collect();
+                Arc::new(Context::build(&objects, settings))
+            })
+            .clone()
     }
 }
 
@@ -194,7 +185,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snapshots_compare_by_text() {
+    fn snapshots_compare_by_what_the_engine_reads() {
         let mut cm = ConfigMap::default();
         cm.metadata.name = Some("c".into());
         cm.metadata.namespace = Some("n".into());

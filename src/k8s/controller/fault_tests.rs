@@ -366,14 +366,7 @@ struct Harness {
 impl Harness {
     fn start(script: Vec<Step>) -> Self {
         let (client, handle) = mock_client();
-        let (ctx, _levers) = Context::test_with(
-            client.clone(),
-            ConfigSnapshot {
-                objects: Vec::new(),
-                synced: true,
-            },
-            true,
-        );
+        let (ctx, _levers) = Context::test_with(client.clone(), ConfigSnapshot::of(&[], &[]), true);
         let steps = script.len();
         let (seen_tx, seen) = watch::channel(Seen::default());
         let server = tokio::spawn(serve(handle, script, seen_tx));

@@ -9,8 +9,9 @@
 //!   every Ingress (`reconcile_all_on`), and re-checks the ConfigMaps themselves
 //!   ([`reconcile_config`]): findings in `location-snippet` and friends are published on the
 //!   ConfigMap.
-//! - **One reconcile** = the engine on the object's YAML text plus the snapshot's texts, keeping
-//!   the findings about that object ([`judge_ingress`]); each becomes a `Warning` Event
+//! - **One reconcile** = the engine context of the snapshot (built once per configuration
+//!   change) checks the one Ingress, keeping the findings about that object
+//!   ([`judge_ingress`]); each becomes a `Warning` Event
 //!   ([`crate::k8s::events`]); when an object that had findings has none left, one `Normal`
 //!   Event says so. A failing Event write is retried with backoff and counted; when the retries
 //!   run out the reconcile fails, is counted and requeued.
@@ -41,8 +42,8 @@ use tracing::{Span, field, instrument};
 
 use crate::diagnostic::{Diagnostic, ObjectRef};
 use crate::engine::Settings;
-use crate::input::{self, Format};
-use crate::model::Workspace;
+use crate::input::api::Values;
+use crate::model::Object;
 
 pub mod config;
 pub mod metrics;
@@ -363,13 +364,9 @@ fn event_type(event: &Event) -> &'static str {
 }
 
 /// Run the engine, turning a panic (a bug) into an error instead of a dead worker.
-fn check_guarded(
-    ws: &Workspace,
-    settings: &Settings,
-    object: &ObjectRef,
-) -> Result<Vec<Diagnostic>> {
-    catch_unwind(AssertUnwindSafe(|| crate::check(ws, settings))).map_err(|panic| Error::Engine {
-        object: object.to_string(),
+fn check_guarded(context: &crate::engine::Context, object: &Object) -> Result<Vec<Diagnostic>> {
+    catch_unwind(AssertUnwindSafe(|| context.check(object))).map_err(|panic| Error::Engine {
+        object: object.meta().object.to_string(),
         message: panic
             .downcast_ref::<&str>()
             .map(ToString::to_string)
@@ -378,32 +375,17 @@ fn check_guarded(
     })
 }
 
-fn config_workspace(config: &ConfigSnapshot) -> Workspace {
-    let mut ws = Workspace::new();
-    for o in &config.objects {
-        input::add_text(&mut ws, &o.file_name, &o.yaml, Format::Yaml);
-    }
-    ws
-}
-
-/// The findings about one Ingress, judged with the controller configuration.
+/// The findings about one Ingress, judged with the controller configuration (its context is
+/// built once per configuration change, not per Ingress).
 pub fn judge_ingress(
     config: &ConfigSnapshot,
     ing: &Ingress,
     settings: &Settings,
 ) -> Result<Vec<Diagnostic>> {
-    let mut ws = Workspace::new();
-    for o in &config.objects {
-        ws.append(&o.prepared);
-    }
-    input::add_string(
-        &mut ws,
-        &objects::ingress_file_name(ing),
-        objects::ingress_yaml(ing, &settings.annotation_prefix),
-        Format::Yaml,
-    );
-    let me = objects::ingress_ref(ing);
-    let mut diags = check_guarded(&ws, settings, &me)?;
+    let context = config.context(settings);
+    let object = crate::k8s::objects::ingress(ing, Values::Detached);
+    let me = object.meta().object.clone();
+    let mut diags = check_guarded(&context, &object)?;
     diags.retain(|d| d.object.as_ref() == Some(&me));
     Ok(diags)
 }
@@ -413,17 +395,13 @@ pub fn judge_config(
     config: &ConfigSnapshot,
     settings: &Settings,
 ) -> Result<BTreeMap<ObjectRef, Vec<Diagnostic>>> {
-    let ws = config_workspace(config);
-    let whole = ObjectRef {
-        api_version: "v1".into(),
-        kind: "ConfigMap".into(),
-        namespace: None,
-        name: "*".into(),
-    };
+    let context = config.context(settings);
     let mut out: BTreeMap<ObjectRef, Vec<Diagnostic>> = BTreeMap::new();
-    for d in check_guarded(&ws, settings, &whole)? {
-        if let Some(o) = d.object.clone().filter(|o| o.kind == "ConfigMap") {
-            out.entry(o).or_default().push(d);
+    for o in config.objects.iter().filter(|o| o.is_configmap()) {
+        for d in check_guarded(&context, &o.engine)? {
+            if let Some(object) = d.object.clone().filter(|x| x.kind == "ConfigMap") {
+                out.entry(object).or_default().push(d);
+            }
         }
     }
     Ok(out)

@@ -7,14 +7,10 @@
 //! (rules, TLS, status, managed fields, `last-applied-configuration`...) as objects arrive from a
 //! watch, so the reflector store holds a few hundred bytes per Ingress.
 //!
-//! [`ingress_yaml`] and friends write the trimmed object as one YAML document (block scalars
-//! for multi-line snippets, so code frames show the snippet line as in the file a user would
-//! write). The engine reads that text with [`crate::input::add_text`], exactly as `lint` reads
-//! a file: the same parser, the same wording. `audit` names each text [`file_name`], so
-//! `lint` on the same texts saved under the same names prints the same report.
+//! The trimmed objects reach the engine through [`crate::k8s::objects`], the mapping the
+//! webhook and `audit` use too.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass, IngressClassSpec, IngressSpec};
@@ -128,269 +124,12 @@ fn object_ref(api_version: &str, kind: &str, meta: &ObjectMeta) -> ObjectRef {
     }
 }
 
-/// The name an object's text goes by in reports: `ingress/<ns>/<name>.yaml`,
-/// `configmap/<ns>/<name>.yaml`, `ingressclass/<name>.yaml`.
-#[must_use]
-pub fn file_name(kind: &str, namespace: Option<&str>, name: &str) -> String {
-    let kind = kind.to_ascii_lowercase();
-    match namespace {
-        Some(ns) => format!("{kind}/{ns}/{name}.yaml"),
-        None => format!("{kind}/{name}.yaml"),
-    }
-}
-
-/// [`file_name`] of an Ingress.
-#[must_use]
-pub fn ingress_file_name(ing: &Ingress) -> String {
-    file_name(
-        "Ingress",
-        ing.metadata.namespace.as_deref(),
-        ing.metadata.name.as_deref().unwrap_or_default(),
-    )
-}
-
-/// [`file_name`] of a ConfigMap.
-#[must_use]
-pub fn configmap_file_name(cm: &ConfigMap) -> String {
-    file_name(
-        "ConfigMap",
-        cm.metadata.namespace.as_deref(),
-        cm.metadata.name.as_deref().unwrap_or_default(),
-    )
-}
-
-/// [`file_name`] of an IngressClass.
-#[must_use]
-pub fn ingress_class_file_name(ic: &IngressClass) -> String {
-    file_name(
-        "IngressClass",
-        None,
-        ic.metadata.name.as_deref().unwrap_or_default(),
-    )
-}
-
-/// The trimmed Ingress as YAML (call on an object already trimmed, or pass the prefix).
-#[must_use]
-pub fn ingress_yaml(ing: &Ingress, annotation_prefix: &str) -> String {
-    let mut y = Yaml::document("networking.k8s.io/v1", "Ingress");
-    y.metadata(
-        &ing.metadata,
-        |k| keeps_annotation(k, annotation_prefix),
-        &[],
-    );
-    if let Some(class) = ing
-        .spec
-        .as_ref()
-        .and_then(|s| s.ingress_class_name.as_deref())
-    {
-        y.line(0, "spec:");
-        y.entry(2, "ingressClassName", class);
-    }
-    y.out
-}
-
-/// The trimmed ConfigMap as YAML.
-#[must_use]
-pub fn configmap_yaml(cm: &ConfigMap) -> String {
-    let mut y = Yaml::document("v1", "ConfigMap");
-    y.metadata(
-        &cm.metadata,
-        |k| k.starts_with(SUPPRESSION_PREFIX),
-        &CONFIGMAP_LABELS,
-    );
-    if let Some(data) = cm.data.as_ref().filter(|d| !d.is_empty()) {
-        y.line(0, "data:");
-        for (k, v) in data {
-            y.entry(2, k, v);
-        }
-    }
-    y.out
-}
-
-/// The trimmed IngressClass as YAML.
-#[must_use]
-pub fn ingress_class_yaml(ic: &IngressClass) -> String {
-    let mut y = Yaml::document("networking.k8s.io/v1", "IngressClass");
-    y.metadata(&ic.metadata, |k| k.starts_with(SUPPRESSION_PREFIX), &[]);
-    if let Some(controller) = ic.spec.as_ref().and_then(|s| s.controller.as_deref()) {
-        y.line(0, "spec:");
-        y.entry(2, "controller", controller);
-    }
-    y.out
-}
-
-/// A tiny writer for the one shape we emit: nested mappings of strings.
-struct Yaml {
-    out: String,
-}
-
-impl Yaml {
-    fn document(api_version: &str, kind: &str) -> Self {
-        let mut y = Self { out: String::new() };
-        y.entry(0, "apiVersion", api_version);
-        y.entry(0, "kind", kind);
-        y
-    }
-
-    fn line(&mut self, indent: usize, text: &str) {
-        let _ = writeln!(self.out, "{:indent$}{text}", "");
-    }
-
-    fn metadata(&mut self, meta: &ObjectMeta, keep: impl Fn(&str) -> bool, labels: &[&str]) {
-        self.line(0, "metadata:");
-        self.entry(2, "name", meta.name.as_deref().unwrap_or_default());
-        if let Some(ns) = &meta.namespace {
-            self.entry(2, "namespace", ns);
-        }
-        let labels: Vec<_> = meta
-            .labels
-            .iter()
-            .flatten()
-            .filter(|(k, _)| labels.contains(&k.as_str()))
-            .collect();
-        if !labels.is_empty() {
-            self.line(2, "labels:");
-            for (k, v) in labels {
-                self.entry(4, k, v);
-            }
-        }
-        let annotations: Vec<_> = meta
-            .annotations
-            .iter()
-            .flatten()
-            .filter(|(k, _)| keep(k))
-            .collect();
-        if !annotations.is_empty() {
-            self.line(2, "annotations:");
-            for (k, v) in annotations {
-                self.entry(4, k, v);
-            }
-        }
-    }
-
-    /// `key: value`, the value plain, double-quoted or as a literal block.
-    fn entry(&mut self, indent: usize, key: &str, value: &str) {
-        let _ = write!(self.out, "{:indent$}{}:", "", scalar_key(key));
-        if let Some(chomp) = block_chomping(value) {
-            let _ = writeln!(self.out, " |{chomp}");
-            let body = value.strip_suffix('\n').unwrap_or(value);
-            for line in body.split('\n') {
-                if line.is_empty() {
-                    self.out.push('\n');
-                } else {
-                    let _ = writeln!(self.out, "{:width$}{line}", "", width = indent + 2);
-                }
-            }
-        } else {
-            self.out.push(' ');
-            if is_plain(value) {
-                self.out.push_str(value);
-            } else {
-                self.out.push_str(&quoted(value));
-            }
-            self.out.push('\n');
-        }
-    }
-}
-
-fn scalar_key(key: &str) -> String {
-    if is_plain(key) {
-        key.to_string()
-    } else {
-        quoted(key)
-    }
-}
-
-/// A JSON string is a valid YAML double-quoted scalar.
-fn quoted(s: &str) -> String {
-    serde_json::to_string(s).expect("a string always serializes")
-}
-
-/// Words that a YAML 1.1 or 1.2 reader could take for something other than a string.
-const RESERVED: [&str; 11] = [
-    "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~", "",
-];
-
-/// A plain scalar that every YAML reader takes for this very string: starts with a letter, then
-/// letters, digits and `.-_/`, and is no reserved word.
-fn is_plain(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/'))
-        && !RESERVED.contains(&s.to_ascii_lowercase().as_str())
-}
-
-/// The chomping indicator when `value` can be a literal block scalar (`""` clip, `-` strip),
-/// `None` when it must be quoted: one line without a newline, trailing blank lines, a first line starting
-/// with a space, whitespace-only lines, or characters a block cannot carry.
-fn block_chomping(value: &str) -> Option<&'static str> {
-    let body = value.strip_suffix('\n');
-    let chomp = if body.is_some() { "" } else { "-" };
-    let body = body.unwrap_or(value);
-    if body.is_empty()
-        || (chomp == "-" && !body.contains('\n'))
-        || body.ends_with('\n')
-        || body.starts_with([' ', '\t'])
-        || body
-            .split('\n')
-            .any(|l| !l.is_empty() && l.trim_matches([' ', '\t']).is_empty())
-        || body.starts_with('#')
-        || body
-            .chars()
-            .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{feff}')
-    {
-        return None;
-    }
-    Some(chomp)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{self, Format};
-    use crate::model::{Object, Workspace};
-
-    fn read_back(text: &str) -> Workspace {
-        let mut ws = Workspace::new();
-        input::add_text(&mut ws, "x.yaml", text, Format::Yaml);
-        assert!(ws.load_diagnostics.is_empty(), "{text}");
-        ws
-    }
 
     #[test]
-    fn values_survive_the_round_trip() {
-        let values = [
-            "proxy_set_header X-Forwarded-Proto $scheme;\n",
-            "a;\n\nb;",
-            "  leading space;\nb;\n",
-            "trailing blank\n\n",
-            "tab\tinside;\nx;\n",
-            "true",
-            "123",
-            "",
-            "# comment\nx;\n",
-            "ws line\n   \nx;\n",
-            "ünïcode \"q\" \\ ;\n",
-            "cr\r\nlf\n",
-            "one line;\n",
-            "\n",
-        ];
-        for v in values {
-            let mut cm = ConfigMap::default();
-            cm.metadata.name = Some("ingress-nginx-controller".into());
-            cm.metadata.namespace = Some("ingress-nginx".into());
-            cm.data = Some([("location-snippet".to_string(), v.to_string())].into());
-            let text = configmap_yaml(&cm);
-            let ws = read_back(&text);
-            let Object::ConfigMap(read) = &ws.objects[0] else {
-                panic!("not a ConfigMap: {text}")
-            };
-            assert_eq!(read.data[0].value.value, v, "{text}");
-        }
-    }
-
-    #[test]
-    fn trims_and_reads_an_ingress() {
+    fn trims_an_ingress_to_what_the_rules_read() {
         let mut ing: Ingress = serde_json::from_value(serde_json::json!({
             "apiVersion": "networking.k8s.io/v1",
             "kind": "Ingress",
@@ -420,17 +159,7 @@ mod tests {
         assert_eq!(ing.metadata.uid.as_deref(), Some("u1"));
         let spec = ing.spec.as_ref().unwrap();
         assert!(spec.rules.is_none());
-        let text = ingress_yaml(&ing, "nginx.ingress.kubernetes.io");
-        assert_eq!(
-            text,
-            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\n  namespace: shop\n  annotations:\n    nginx.ingress.kubernetes.io/configuration-snippet: |\n      proxy_set_header X-Forwarded-Proto $scheme;\n    snippet-guard.io/ignore-invalid-snippet: reason\nspec:\n  ingressClassName: nginx\n"
-        );
-        let ws = read_back(&text);
-        let Object::Ingress(read) = &ws.objects[0] else {
-            panic!()
-        };
-        assert_eq!(read.class.as_deref(), Some("nginx"));
-        assert_eq!(read.meta.object, ingress_ref(&ing));
+        assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
     }
 
     #[test]
@@ -442,11 +171,9 @@ mod tests {
             ..IngressClassSpec::default()
         });
         trim_ingress_class(&mut ic);
-        let ws = read_back(&ingress_class_yaml(&ic));
-        let Object::IngressClass(read) = &ws.objects[0] else {
-            panic!()
-        };
-        assert_eq!(read.controller, "k8s.io/ingress-nginx");
-        assert_eq!(ingress_class_file_name(&ic), "ingressclass/public.yaml");
+        assert_eq!(
+            ic.spec.unwrap().controller.as_deref(),
+            Some("k8s.io/ingress-nginx")
+        );
     }
 }

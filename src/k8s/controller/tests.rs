@@ -55,10 +55,7 @@ fn resolved(ns: &str, name: &str, kind: &'static str, previously: &str) -> Expec
 }
 
 fn no_config() -> ConfigSnapshot {
-    ConfigSnapshot {
-        objects: Vec::new(),
-        synced: true,
-    }
+    ConfigSnapshot::of(&[], &[])
 }
 
 #[tokio::test]

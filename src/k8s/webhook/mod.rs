@@ -13,5 +13,7 @@ pub mod review;
 pub mod server;
 
 pub use error::{Error, Result};
-pub use review::{ContextObject, Decision, Finding, Mode, Outcome, Policy, review};
+pub use review::{
+    ContextObject, Decision, Finding, Mode, Outcome, Policy, context, review, review_in,
+};
 pub use server::{BODY_READ_TIMEOUT, Running, ServerOptions, State, start};

@@ -2,10 +2,10 @@
 //! request body, the [`Policy`] and the cached controller ConfigMaps, so it is tested on captured
 //! JSON (`tests/webhook_review.rs`) and benchmarked without a server (`benches/admission.rs`).
 //!
-//! The engine is reused as is: the decoded object is read by [`input::api::add_object`] (the
-//! fields the rules read, each value its own source), the cached ConfigMaps (read once, when the
-//! cache changed) are appended, [`crate::check`] runs, and only the diagnostics about the
-//! reviewed object are kept. Messages are
+//! The engine is reused as is: the decoded object is read by [`crate::k8s::objects::reviewed`]
+//! (the fields the rules read), the engine [`Context`] of the cached ConfigMaps (built once,
+//! when the cache changed) checks it, and only the diagnostics about the reviewed object are
+//! kept. Messages are
 //! [`Diagnostic::one_line`], the wording of `snippet-guard lint`.
 
 use std::collections::HashSet;
@@ -19,10 +19,9 @@ use kube::core::{DynamicObject, GroupVersionKind, Status, TypeMeta};
 use serde::Deserialize;
 
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::engine::{SUPPRESSION_PREFIX, Settings};
-use crate::input;
-use crate::input::api::{ApiMeta, ApiObject};
-use crate::model::Workspace;
+use crate::engine::{Context, SUPPRESSION_PREFIX, Settings};
+use crate::input::api::{ApiObject, Values};
+use crate::model::{LoadError, Object, Provenance};
 
 use super::error::{Error, Result};
 
@@ -59,7 +58,7 @@ pub struct Policy {
 }
 
 /// A controller ConfigMap (or the ConfigMap its `proxy-set-headers` names) from the cache,
-/// read once into engine objects when the cache changes, not on every review.
+/// read once into an engine object when the cache changes, not on every review.
 #[derive(Debug, Clone)]
 pub struct ContextObject {
     pub namespace: String,
@@ -68,7 +67,7 @@ pub struct ContextObject {
     /// tests; equality is decided on it).
     pub json: Arc<str>,
     /// The ConfigMap as the engine reads it.
-    prepared: Arc<Workspace>,
+    pub object: Object,
 }
 
 impl PartialEq for ContextObject {
@@ -86,28 +85,21 @@ impl ContextObject {
         let mut cm = cm.clone();
         cm.metadata.managed_fields = None;
         let json = serde_json::to_string(&cm).expect("a ConfigMap always serializes to JSON");
-        let object = ApiObject {
-            api_version: Some("v1".into()),
-            kind: Some("ConfigMap".into()),
-            metadata: ApiMeta {
-                name: cm.metadata.name.clone(),
-                namespace: cm.metadata.namespace.clone(),
-                generate_name: None,
-                annotations: cm.metadata.annotations.clone(),
-                labels: cm.metadata.labels.clone(),
-            },
-            spec: None,
-            data: cm.data.as_ref().map(|d| serde_json::json!(d)),
-        };
-        let mut prepared = Workspace::new();
-        input::api::add_object(&mut prepared, &object);
         Self {
             namespace: cm.metadata.namespace.clone().unwrap_or_default(),
             name: cm.metadata.name.clone().unwrap_or_default(),
             json: json.into(),
-            prepared: Arc::new(prepared),
+            object: crate::k8s::objects::configmap(&cm, Values::Detached),
         }
     }
+}
+
+/// The engine context of the cached objects: built once per change of the cache, then every
+/// review checks its one object against it.
+#[must_use]
+pub fn context(policy: &Policy, objects: &[ContextObject]) -> Context {
+    let objects: Vec<Object> = objects.iter().map(|c| c.object.clone()).collect();
+    Context::build(&objects, &policy.settings)
 }
 
 /// What the webhook did with one request (the `decision` label of the metrics and logs).
@@ -213,17 +205,23 @@ pub const MAX_WARNING_TOTAL_CHARS: usize = 3072;
 /// At most this many findings are spelt out in a denial message.
 pub const MAX_DENY_FINDINGS: usize = 10;
 
-type Judge<'a> = &'a dyn Fn(&Workspace, &Settings) -> Vec<Diagnostic>;
+type Judge<'a> = &'a dyn Fn(&Context, &Object) -> Vec<Diagnostic>;
 
 /// Judge one `AdmissionReview` body with the engine.
 ///
 /// `Err` only for a request that is not a usable `AdmissionReview` (answer HTTP 400); every
 /// policy outcome, including an internal failure of the engine, is an `Ok` response.
-pub fn review(policy: &Policy, context: &[ContextObject], body: &[u8]) -> Result<Outcome> {
-    review_with(policy, context, body, &crate::check)
+pub fn review(policy: &Policy, context: &Context, body: &[u8]) -> Result<Outcome> {
+    review_with(policy, context, body, &|c, o| c.check(o))
 }
 
-/// [`review`] with another judge than [`crate::check`] (tests use one that panics).
+/// [`review`] against a context built here from `objects` (tests, one-off reviews; the server
+/// keeps its context and calls [`review`]).
+pub fn review_in(policy: &Policy, objects: &[ContextObject], body: &[u8]) -> Result<Outcome> {
+    review(policy, &context(policy, objects), body)
+}
+
+/// [`review`] with another judge than [`Context::check`] (tests use one that panics).
 ///
 /// When the judge panics, the object is **admitted with a warning in every mode**, and the
 /// failure is logged and counted by the caller (`decision="error"`). Why not deny in enforce
@@ -237,7 +235,7 @@ pub fn review(policy: &Policy, context: &[ContextObject], body: &[u8]) -> Result
 /// learns the object went unchecked; the warning tells them.
 pub fn review_with(
     policy: &Policy,
-    context: &[ContextObject],
+    context: &Context,
     body: &[u8],
     judge: Judge<'_>,
 ) -> Result<Outcome> {
@@ -320,16 +318,8 @@ pub fn review_with(
     };
     let namespace = req.namespace.clone();
     let judged = catch_unwind(AssertUnwindSafe(|| {
-        let new = findings_on(
-            policy,
-            context,
-            object,
-            namespace.as_deref(),
-            &req.kind,
-            judge,
-        );
-        let old =
-            old.map(|o| findings_on(policy, context, o, namespace.as_deref(), &req.kind, judge));
+        let new = findings_on(context, object, namespace.as_deref(), &req.kind, judge);
+        let old = old.map(|o| findings_on(context, o, namespace.as_deref(), &req.kind, judge));
         (new, old)
     }));
     let mut response = admit();
@@ -351,24 +341,39 @@ pub fn review_with(
             return Ok(outcome);
         }
     };
-    let old_keys: HashSet<FindingKey> = old.iter().flatten().map(FindingKey::of).collect();
-    outcome.findings = new
+    let (new, unreadable) = new;
+    let old_keys: HashSet<FindingKey> = old
         .iter()
-        .map(|d| {
-            let preexisting = old.is_some() && old_keys.contains(&FindingKey::of(d));
-            Finding {
-                rule: d.rule.id,
-                severity: d.severity,
-                effective: if preexisting {
-                    d.severity.min(Severity::Warning)
-                } else {
-                    d.severity
-                },
-                preexisting,
-                text: d.one_line(),
-            }
+        .flat_map(|(diags, _)| diags)
+        .map(FindingKey::of)
+        .collect();
+    outcome.findings = unreadable
+        .iter()
+        .map(|e| Finding {
+            rule: "invalid-object",
+            severity: Severity::Error,
+            effective: Severity::Error,
+            preexisting: false,
+            text: match &e.help {
+                Some(help) => format!("invalid-object: {}. Fix: {help}", e.message),
+                None => format!("invalid-object: {}", e.message),
+            },
         })
         .collect();
+    outcome.findings.extend(new.iter().map(|d| {
+        let preexisting = old.is_some() && old_keys.contains(&FindingKey::of(d));
+        Finding {
+            rule: d.rule.id,
+            severity: d.severity,
+            effective: if preexisting {
+                d.severity.min(Severity::Warning)
+            } else {
+                d.severity
+            },
+            preexisting,
+            text: d.one_line(),
+        }
+    }));
     let (decision, response) = respond(policy, &outcome.findings, response);
     outcome.decision = decision;
     outcome.review = response.into_review();
@@ -411,13 +416,13 @@ fn handled(gvk: &GroupVersionKind) -> bool {
     )
 }
 
-/// What makes two findings "the same" across the old and the new object: not the position.
+/// What makes two findings "the same" across the old and the new object: the rule, where the
+/// line is written and the header, not the position or the wording.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct FindingKey {
     rule: &'static str,
-    source: Option<String>,
+    source: Option<Provenance>,
     header: Option<String>,
-    message: String,
 }
 
 impl FindingKey {
@@ -426,21 +431,19 @@ impl FindingKey {
             rule: d.rule.id,
             source: d.source.clone(),
             header: d.header.as_ref().map(|h| h.to_ascii_lowercase()),
-            message: d.message.clone(),
         }
     }
 }
 
-/// Run the engine on `object` in the context of the cached ConfigMaps and keep the
-/// diagnostics about `object`.
+/// Check `object` against the context and keep the diagnostics about `object`; also the
+/// values of it that could not be read.
 fn findings_on(
-    policy: &Policy,
-    context: &[ContextObject],
+    context: &Context,
     mut object: ApiObject,
     request_namespace: Option<&str>,
     gvk: &GroupVersionKind,
     judge: Judge<'_>,
-) -> Vec<Diagnostic> {
+) -> (Vec<Diagnostic>, Vec<LoadError>) {
     // The API server fills all three in; a hand-made review may not.
     if object.metadata.namespace.is_none() {
         object.metadata.namespace = request_namespace.map(str::to_string);
@@ -451,26 +454,16 @@ fn findings_on(
     if object.kind.is_none() {
         object.kind = Some(gvk.kind.clone());
     }
-    let namespace = object.metadata.namespace.clone().unwrap_or_default();
-    let name = object.metadata.name.clone().unwrap_or_default();
-    let mut ws = Workspace::new();
-    let reviewed = input::api::add_object(&mut ws, &object);
-    let own_files = ws.sources.len();
-    for c in context {
-        // The reviewed version of a cached ConfigMap replaces the cached one.
-        if gvk.kind == "ConfigMap" && c.namespace == namespace && c.name == name {
-            continue;
-        }
-        ws.append(&c.prepared);
-    }
-    judge(&ws, &policy.settings)
+    let (reviewed, unreadable) = crate::k8s::objects::reviewed(&object);
+    let Some(reviewed) = reviewed else {
+        return (Vec::new(), unreadable);
+    };
+    let me = &reviewed.meta().object;
+    let diags = judge(context, &reviewed)
         .into_iter()
-        .filter(|d| match (&d.object, &reviewed) {
-            (Some(o), Some(r)) => o == r,
-            (None, _) => (d.primary.file.0 as usize) < own_files,
-            (Some(_), None) => false,
-        })
-        .collect()
+        .filter(|d| d.object.as_ref() == Some(me))
+        .collect();
+    (diags, unreadable)
 }
 
 /// Turn findings into the response for the mode.

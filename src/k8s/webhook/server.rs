@@ -126,14 +126,14 @@ async fn validate(AxumState(state): Shared, request: Request) -> Response {
             return refuse(&state, StatusCode::BAD_REQUEST, &error);
         }
     }
-    let snapshot = state.cache.snapshot();
+    let context = state.cache.snapshot().context(&state.policy);
     let judged = if body.len() > INLINE_REVIEW_MAX_BYTES {
         let state = state.clone();
-        tokio::task::spawn_blocking(move || review(&state.policy, &snapshot.objects, &body))
+        tokio::task::spawn_blocking(move || review(&state.policy, &context, &body))
             .await
             .unwrap_or_else(|e| Err(Error::Internal(e.to_string())))
     } else {
-        review(&state.policy, &snapshot.objects, &body)
+        review(&state.policy, &context, &body)
     };
     match judged {
         Ok(outcome) => {

@@ -1,0 +1,92 @@
+//! `--format json`: one object with `diagnostics` and `summary`, positions 1-based.
+
+use serde::Serialize;
+
+use crate::diagnostic::ObjectRef;
+use crate::render::{Report, Summary};
+
+#[derive(Serialize)]
+struct JsonDiagnostic<'a> {
+    rule: &'a str,
+    severity: &'a str,
+    message: &'a str,
+    help: Option<&'a str>,
+    file: &'a str,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    object: Option<&'a ObjectRef>,
+    source: Option<String>,
+}
+
+/// An input that could not be read.
+#[derive(Serialize)]
+struct JsonLoadError<'a> {
+    message: &'a str,
+    help: Option<&'a str>,
+    file: &'a str,
+    line: usize,
+    column: usize,
+    object: Option<&'a ObjectRef>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    /// Present only when an input could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    input_errors: Vec<JsonLoadError<'a>>,
+    diagnostics: Vec<JsonDiagnostic<'a>>,
+    summary: Summary,
+}
+
+/// Render the report as pretty JSON.
+#[must_use]
+pub fn render(report: &Report<'_>) -> String {
+    let diagnostics = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let f = report.sources.get(d.primary.file);
+            let start = f.line_col(d.primary.span.start);
+            let end = f.line_col(d.primary.span.end);
+            JsonDiagnostic {
+                rule: d.rule.id,
+                severity: d.severity.as_str(),
+                message: &d.message,
+                help: d.help.as_deref(),
+                file: &f.name,
+                line: start.line,
+                column: start.column,
+                end_line: end.line,
+                end_column: end.column,
+                object: d.object.as_ref(),
+                source: d.source.as_ref().map(ToString::to_string),
+            }
+        })
+        .collect();
+    let input_errors = report
+        .load_errors
+        .iter()
+        .map(|e| {
+            let f = report.sources.get(e.location.file);
+            let at = f.line_col(e.location.span.start);
+            JsonLoadError {
+                message: &e.message,
+                help: e.help.as_deref(),
+                file: &f.name,
+                line: at.line,
+                column: at.column,
+                object: e.object.as_ref(),
+            }
+        })
+        .collect();
+    let out = JsonReport {
+        input_errors,
+        diagnostics,
+        summary: report.summary(),
+    };
+    let mut s = serde_json::to_string_pretty(&out).expect("plain data always serializes");
+    s.push('\n');
+    s
+}

@@ -1,0 +1,519 @@
+//! The rule registry and the context every rule is called with.
+//!
+//! A rule file holds its documentation, metadata and check, like a clippy lint: the doc comment
+//! on the `declare_rule!` item becomes [`RuleMeta::docs`] (with the fixed headings *What it
+//! does*, *Why is this bad?*, *Example*, *Use instead*, *Fix*, *Known limits*). Rules never walk
+//! files themselves: the engine builds a [`LocationModel`] for every location a snippet lands in
+//! (the template's header lines followed by the user's, in nginx order) and a [`ParsedSnippet`] for
+//! every snippet, and calls the checks with them.
+
+use crate::diagnostic::{Diagnostic, ObjectRef};
+pub use crate::registry::RuleMeta;
+pub(crate) use crate::registry::declare_rule;
+use std::sync::OnceLock;
+
+use crate::headers::{Family, TemplateHeader, Voice};
+use crate::model::{Provenance, Text};
+use crate::nginx::ast::Config;
+use crate::source::{Location, SourceFile, SourceMap, Span};
+
+pub mod duplicate_controller_header;
+pub mod duplicate_snippet_header;
+pub mod ineffective_empty_header;
+pub mod ineffective_inherited_header;
+pub mod invalid_snippet;
+pub mod redundant_forwarded_proto;
+
+/// Every rule, in id order: the one registry that the CLI (`--select`, `--ignore`, `explain`,
+/// `rules`), `docs/rules/`, the README table, SARIF's rule list and the chart's Event reasons are
+/// made from (a test keeps the generated ones current).
+pub static ALL: &[&RuleMeta] = &[
+    &duplicate_controller_header::DUPLICATE_CONTROLLER_HEADER,
+    &duplicate_snippet_header::DUPLICATE_SNIPPET_HEADER,
+    &ineffective_empty_header::INEFFECTIVE_EMPTY_HEADER,
+    &ineffective_inherited_header::INEFFECTIVE_INHERITED_HEADER,
+    &invalid_snippet::INVALID_SNIPPET,
+    &redundant_forwarded_proto::REDUNDANT_FORWARDED_PROTO,
+];
+
+/// Look a rule up by id.
+#[must_use]
+pub fn by_id(id: &str) -> Option<&'static RuleMeta> {
+    ALL.iter().copied().find(|r| r.id == id)
+}
+
+/// The rules a run uses, from `--select` and `--ignore`: a rule that is not in the set is never
+/// called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RuleSet(u64);
+
+impl RuleSet {
+    /// Every rule.
+    #[must_use]
+    pub fn all() -> Self {
+        Self((1u64 << ALL.len()) - 1)
+    }
+
+    /// Only `select` (every rule when empty), minus `ignore`. Unknown ids select nothing (the CLI
+    /// refuses them before).
+    #[must_use]
+    pub fn new(select: &[String], ignore: &[String]) -> Self {
+        let bits = |ids: &[String]| {
+            ids.iter()
+                .filter_map(|id| ALL.iter().position(|r| r.id == id))
+                .fold(0u64, |acc, i| acc | 1 << i)
+        };
+        let selected = if select.is_empty() {
+            Self::all().0
+        } else {
+            bits(select)
+        };
+        Self(selected & !bits(ignore))
+    }
+
+    /// Whether `rule` runs.
+    #[must_use]
+    pub fn has(self, rule: &RuleMeta) -> bool {
+        ALL.iter()
+            .position(|r| r.id == rule.id)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
+
+/// The rules that judge the header lines of one location, those of them that `rules` enables.
+pub fn run_location_rules(model: &LocationModel, rules: RuleSet, out: &mut Vec<Diagnostic>) {
+    if rules.has(&redundant_forwarded_proto::REDUNDANT_FORWARDED_PROTO) {
+        redundant_forwarded_proto::check(model, out);
+    }
+    if rules.has(&duplicate_controller_header::DUPLICATE_CONTROLLER_HEADER) {
+        duplicate_controller_header::check(model, out);
+    }
+    if rules.has(&duplicate_snippet_header::DUPLICATE_SNIPPET_HEADER) {
+        duplicate_snippet_header::check(model, out);
+    }
+    if rules.has(&ineffective_empty_header::INEFFECTIVE_EMPTY_HEADER) {
+        ineffective_empty_header::check(model, out);
+    }
+}
+
+/// A snippet (or a whole `nginx.conf`) parsed, with what is needed to point into its file.
+#[derive(Debug)]
+pub struct ParsedSnippet<'a> {
+    /// Where the snippet was written.
+    pub source: Provenance,
+    src: &'a str,
+    map: &'a SourceMap,
+    pub config: Config,
+    pub object: Option<ObjectRef>,
+    /// Built on first use: most snippets (and most of a 16 MB `nginx.conf`) never need it.
+    line_starts: OnceLock<Vec<u32>>,
+    /// A whole file parsed as it is (an `nginx.conf`): its lines are the file's, whose index
+    /// the report builds anyway.
+    file: Option<&'a SourceFile>,
+    /// Start offsets of the comments that hold `snippet-guard:`, built on first use, so that
+    /// looking up a finding's inline suppressions costs a binary search, not a scan of its line
+    /// (100,000 findings on one line were quadratic).
+    marked_comments: OnceLock<Vec<u32>>,
+}
+
+impl<'a> ParsedSnippet<'a> {
+    #[must_use]
+    pub fn new(source: Provenance, text: &'a Text, object: Option<ObjectRef>) -> Self {
+        Self::from_parts(source, &text.value, &text.map, object)
+    }
+
+    /// Parse `src`, whose bytes `map` places in their file.
+    #[must_use]
+    pub fn from_parts(
+        source: Provenance,
+        src: &'a str,
+        map: &'a SourceMap,
+        object: Option<ObjectRef>,
+    ) -> Self {
+        Self::parsed(source, src, map, object, crate::nginx::parser::parse(src))
+    }
+
+    /// Parse the whole text of `file` (a rendered `nginx.conf`: large, so on every core); its
+    /// lines are the snippet's lines, so `map` must be the identity from offset 0.
+    #[must_use]
+    pub fn whole_file(
+        source: Provenance,
+        file: &'a SourceFile,
+        map: &'a SourceMap,
+        object: Option<ObjectRef>,
+    ) -> Self {
+        let config = crate::nginx::parser::parse_parallel(&file.text);
+        let mut snippet = Self::parsed(source, &file.text, map, object, config);
+        snippet.file = Some(file);
+        snippet
+    }
+
+    fn parsed(
+        source: Provenance,
+        src: &'a str,
+        map: &'a SourceMap,
+        object: Option<ObjectRef>,
+        config: Config,
+    ) -> Self {
+        Self {
+            source,
+            src,
+            map,
+            config,
+            object,
+            line_starts: OnceLock::new(),
+            file: None,
+            marked_comments: OnceLock::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn src(&self) -> &'a str {
+        self.src
+    }
+
+    /// 1-based line inside the snippet.
+    #[must_use]
+    pub fn line_of(&self, offset: u32) -> usize {
+        if let Some(file) = self.file {
+            return file.line_of(offset);
+        }
+        let starts = self
+            .line_starts
+            .get_or_init(|| crate::source::line_starts(self.src.as_bytes()));
+        crate::source::line_of(starts, offset)
+    }
+
+    /// The file location of a span of the snippet.
+    #[must_use]
+    pub fn locate(&self, span: Span) -> Location {
+        self.map.map_span(span)
+    }
+
+    /// Rule ids named by `# snippet-guard: ignore <id>...` comments on the line of `offset`.
+    /// `ignore` with no id, or `all`, silences every rule.
+    #[must_use]
+    pub fn inline_ignores(&self, offset: u32) -> Vec<String> {
+        let marked = self.marked_comments.get_or_init(|| {
+            self.config
+                .comments
+                .iter()
+                .filter(|c| self.src[c.span.range()].contains("snippet-guard:"))
+                .map(|c| c.span.start)
+                .collect()
+        });
+        // A comment runs to the end of its line, so only one after `offset` can share its line.
+        let first = marked.partition_point(|&start| start < offset);
+        let Some(&start) = marked.get(first) else {
+            return Vec::new();
+        };
+        let line = self.line_of(offset);
+        if self.line_of(start) != line {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let first = self
+            .config
+            .comments
+            .partition_point(|c| c.span.start < start);
+        for c in &self.config.comments[first..] {
+            if self.line_of(c.span.start) != line {
+                break;
+            }
+            let text = self.src()[c.span.range()].trim_start_matches('#').trim();
+            if let Some(rest) = text.strip_prefix("snippet-guard:") {
+                let rest = rest.trim();
+                if let Some(ids) = rest.strip_prefix("ignore") {
+                    let ids: Vec<String> = ids
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    if ids.is_empty() {
+                        out.push("all".to_string());
+                    } else {
+                        out.extend(ids);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A diagnostic on `span` of this snippet, with object, source and snippet line filled in.
+    #[must_use]
+    pub fn diagnostic(
+        &self,
+        rule: &'static RuleMeta,
+        span: Span,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let mut d = Diagnostic::new(rule, self.locate(span), message);
+        d.object.clone_from(&self.object);
+        d.source = Some(self.source.clone());
+        d.snippet_line = Some(self.line_of(span.start));
+        d.inline_ignores = self.inline_ignores(span.start);
+        d
+    }
+}
+
+/// Which location a model describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocationKind {
+    /// A `location` generated for an Ingress path.
+    Proxied,
+    /// The internal `/_external-auth-*` location.
+    Auth,
+}
+
+/// A header line a user source adds to a location.
+#[derive(Clone, Debug)]
+pub struct UserLine {
+    /// The whole directive (or the ConfigMap entry).
+    pub location: Location,
+    pub source: Provenance,
+    pub object: Option<ObjectRef>,
+    pub snippet_line: Option<usize>,
+    pub inline_ignores: Vec<String>,
+    /// 2 for an Ingress annotation, 1 for a controller ConfigMap snippet, 0 for an entry of the
+    /// `proxy-set-headers` ConfigMap. A finding between two user lines goes to the more specific.
+    pub specificity: u8,
+    /// The line is an entry of the `proxy-set-headers` ConfigMap, not a snippet directive.
+    pub from_header_map: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Origin {
+    Template(TemplateHeader),
+    User(UserLine),
+}
+
+/// One request-header line of a location, as nginx will see it.
+#[derive(Clone, Debug)]
+pub struct HeaderLine {
+    /// As written, quotes removed.
+    pub name: String,
+    /// The value, quotes removed; empty means nginx sends nothing for this line.
+    pub value: String,
+    pub family: Family,
+    pub origin: Origin,
+}
+
+impl HeaderLine {
+    #[must_use]
+    pub fn user(&self) -> Option<&UserLine> {
+        match &self.origin {
+            Origin::User(u) => Some(u),
+            Origin::Template(_) => None,
+        }
+    }
+
+    #[must_use]
+    pub fn template(&self) -> Option<&TemplateHeader> {
+        match &self.origin {
+            Origin::Template(t) => Some(t),
+            Origin::User(_) => None,
+        }
+    }
+
+    /// Same header for the backend: names compare case-insensitively, and a trailing `:` (as in
+    /// `proxy_set_header X-Forwarded-Proto: https;`) is what backends strip when they parse
+    /// `X-Forwarded-Proto:: https`.
+    #[must_use]
+    pub fn same_name(&self, other: &HeaderLine) -> bool {
+        self.is(other.name.trim_end_matches(':'))
+    }
+
+    /// The header is `name` (case-insensitive, trailing `:` ignored).
+    #[must_use]
+    pub fn is(&self, name: &str) -> bool {
+        self.name.trim_end_matches(':').eq_ignore_ascii_case(name)
+    }
+
+    /// A note for a name written with a trailing colon.
+    #[must_use]
+    pub fn colon_note(&self) -> Option<String> {
+        self.name.ends_with(':').then(|| {
+            format!(
+                "`{}` is not a separate header: nginx writes `{}: {}` and the backend reads it as `{}` with the value `: {}`",
+                self.name,
+                self.name,
+                self.value,
+                self.name.trim_end_matches(':'),
+                self.value
+            )
+        })
+    }
+
+    /// The diagnostic skeleton for a finding on this (user) line.
+    #[must_use]
+    pub fn diagnostic(&self, rule: &'static RuleMeta, message: impl Into<String>) -> Diagnostic {
+        let u = self.user().expect("findings are only made on user lines");
+        let mut d = Diagnostic::new(rule, u.location, message);
+        d.object.clone_from(&u.object);
+        d.source = Some(u.source.clone());
+        d.snippet_line = u.snippet_line;
+        d.inline_ignores.clone_from(&u.inline_ignores);
+        d.header = Some(self.name.trim_end_matches(':').to_string());
+        d
+    }
+}
+
+/// The request headers of one location, in the order nginx sends them.
+#[derive(Clone, Debug)]
+pub struct LocationModel {
+    pub kind: LocationKind,
+    /// The directive the controller uses in this location.
+    pub family: Family,
+    /// The controller whose lines these are, for messages.
+    pub voice: Voice,
+    pub lines: Vec<HeaderLine>,
+    /// Indices of the template lines with a value (a few dozen at most), so that looking one up
+    /// does not scan every user line: snippets can hold tens of thousands.
+    templates: Vec<usize>,
+}
+
+impl LocationModel {
+    #[must_use]
+    pub fn new(kind: LocationKind, family: Family, voice: Voice, lines: Vec<HeaderLine>) -> Self {
+        let templates = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.template().is_some_and(|t| !t.is_empty()))
+            .map(|(i, _)| i)
+            .collect();
+        Self {
+            kind,
+            family,
+            voice,
+            lines,
+            templates,
+        }
+    }
+
+    /// The template line that a user line repeats: same family, same name, non-empty.
+    #[must_use]
+    pub fn template_for(&self, line: &HeaderLine) -> Option<&TemplateHeader> {
+        self.templates
+            .iter()
+            .map(|&i| &self.lines[i])
+            .filter(|l| l.family == line.family && l.same_name(line))
+            .find_map(HeaderLine::template)
+    }
+
+    /// User lines that nginx applies here (the directive family the location uses).
+    pub fn effective_user_lines(&self) -> impl Iterator<Item = (usize, &HeaderLine)> {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter(move |(_, l)| l.family == self.family && l.user().is_some())
+    }
+
+    /// Where the controller's line comes from, in words, for notes.
+    #[must_use]
+    pub fn template_note(&self, t: &TemplateHeader) -> String {
+        let place = match self.kind {
+            LocationKind::Proxied => "this location",
+            LocationKind::Auth => "the external-auth location",
+        };
+        let when = if t.reason == "always" {
+            String::new()
+        } else {
+            format!(" (because of {})", t.reason)
+        };
+        let order = if t.after_snippets {
+            "after the snippets"
+        } else {
+            "before the snippets"
+        };
+        format!(
+            "{} renders `{}` in {place}, {order}{when}",
+            self.voice.release(),
+            t.render(self.family)
+        )
+    }
+}
+
+/// A header name as the backend compares it: lowercase, trailing `:` removed.
+#[must_use]
+pub fn normalized_name(name: &str) -> String {
+    name.trim_end_matches(':').to_ascii_lowercase()
+}
+
+/// " (when `$a` is not empty)" for the values of two lines that may be empty at run time.
+#[must_use]
+pub fn when_both_sent(first: &str, second: &str) -> String {
+    let mut conds: Vec<String> = [first, second]
+        .iter()
+        .filter_map(|v| runtime_condition(v))
+        .collect();
+    conds.dedup();
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", conds.join(" and "))
+    }
+}
+
+/// What the backend sees for one header line, for messages: the value on a typical HTTPS request.
+#[must_use]
+pub fn example_value(value: &str) -> String {
+    match value {
+        "$pass_access_scheme" | "$scheme" | "$http_x_forwarded_proto" => "https".into(),
+        "$remote_addr"
+        | "$proxy_add_x_forwarded_for"
+        | "$full_x_forwarded_for"
+        | "$realip_remote_addr" => "203.0.113.7".into(),
+        "$best_http_host" | "$host" | "$http_host" | "$server_name" => "example.com".into(),
+        "$pass_port" | "$server_port" | "$pass_server_port" => "443".into(),
+        "$req_id" | "$request_id" | "$http_x_request_id" => "<request id>".into(),
+        "$request_uri" => "/path?query".into(),
+        "$ssl_client_verify" => "SUCCESS".into(),
+        v => v.to_string(),
+    }
+}
+
+/// `"Name: a,b"` as the backend sees two lines joined (gunicorn and most frameworks join with a comma).
+#[must_use]
+pub fn joined(first: &str, second: &str) -> String {
+    format!("{},{}", example_value(first), example_value(second))
+}
+
+/// A value that is a single variable may be empty at run time, and nginx then sends no line.
+#[must_use]
+pub fn runtime_condition(value: &str) -> Option<String> {
+    let v = value.trim();
+    let is_single_var = v.starts_with('$')
+        && v.len() > 1
+        && v[1..]
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let always_set = matches!(
+        v,
+        "$scheme"
+            | "$host"
+            | "$remote_addr"
+            | "$server_port"
+            | "$request_uri"
+            | "$request_id"
+            | "$proxy_add_x_forwarded_for"
+            | "$pass_access_scheme"
+            | "$best_http_host"
+            | "$pass_port"
+            | "$server_name"
+            | "$req_id"
+            | "$ssl_client_verify"
+    );
+    (is_single_var && !always_set).then(|| format!("when `{v}` is not empty"))
+}
+
+/// The "remove this" wording for a user line, depending on where it is written.
+#[must_use]
+pub fn remove_advice(line: &HeaderLine) -> String {
+    match line.user() {
+        Some(u) if u.from_header_map => format!("remove key `{}` from this ConfigMap", line.name),
+        _ => "remove this line".to_string(),
+    }
+}

@@ -1,2 +1,0 @@
-//! What each controller renders around user snippets.
-pub mod ingress_nginx;
