@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use snippet_guard::engine::Context;
@@ -545,4 +546,31 @@ fn a_denial_lists_a_bounded_number_of_findings() {
         "{}",
         o.message()
     );
+}
+
+/// The controller ConfigMap's snippets are parsed once per change of the cache (when the
+/// snapshot's context is built), never per review: each review parses only the reviewed
+/// Ingress's own snippet.
+#[test]
+fn the_controller_configmap_is_parsed_once_per_change_not_per_review() {
+    use snippet_guard::k8s::configmap_cache::ConfigMapCache;
+    use snippet_guard::nginx::parser::parses_on_this_thread;
+    let p = policy(Mode::Enforce);
+    let cache = ConfigMapCache::fixed(context(&["ingress-nginx-controller", "custom-headers"]));
+    let snapshot = cache.snapshot();
+    let before = parses_on_this_thread();
+    let ctx = snapshot.context(&p);
+    let building = parses_on_this_thread() - before;
+    // location-snippet and server-snippet of the controller ConfigMap.
+    assert_eq!(building, 2);
+    let body = fixture("create-in-context.json");
+    let before = parses_on_this_thread();
+    for _ in 0..50 {
+        let ctx = snapshot.context(&p);
+        let o = snippet_guard::k8s::webhook::review(&p, &ctx, &body).unwrap();
+        assert_eq!(o.decision, Decision::Warn, "{:?}", o.findings);
+    }
+    // One configuration-snippet per review, and nothing of the ConfigMap's.
+    assert_eq!(parses_on_this_thread() - before, 50);
+    assert!(Arc::ptr_eq(&ctx, &snapshot.context(&p)));
 }

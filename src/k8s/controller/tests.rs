@@ -511,3 +511,54 @@ async fn standby_takes_over_an_expired_lease_then_publishes() {
     drop(leadership);
     server.abort();
 }
+
+/// The controller ConfigMap's snippets are parsed once per configuration snapshot, not once
+/// per Ingress reconciled.
+#[test]
+fn the_controller_configmap_is_parsed_once_per_change_not_per_ingress() {
+    use crate::nginx::parser::parses_on_this_thread;
+    let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+    cm.metadata.name = Some("ingress-nginx-controller".into());
+    cm.metadata.namespace = Some("ingress-nginx".into());
+    cm.data = Some(
+        [
+            (
+                "location-snippet".to_string(),
+                "proxy_set_header X-Tenant platform;\n".to_string(),
+            ),
+            ("allow-snippet-annotations".to_string(), "true".to_string()),
+            ("annotations-risk-level".to_string(), "Critical".to_string()),
+        ]
+        .into(),
+    );
+    let settings = Settings::default();
+    let config = ConfigSnapshot::of(&[cm], &[]);
+    let ingresses: Vec<Ingress> = (0..40)
+        .map(|i| {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("web-{i}"), "namespace": "shop", "annotations": {
+                    "nginx.ingress.kubernetes.io/configuration-snippet":
+                        "proxy_set_header X-Tenant blue;\n"}},
+                "spec": {"ingressClassName": "nginx"}
+            }))
+            .unwrap()
+        })
+        .collect();
+    let before = parses_on_this_thread();
+    let first = judge_ingress(&config, &ingresses[0], &settings).unwrap();
+    // The ConfigMap's location-snippet (once, building the context) and the Ingress's own.
+    assert_eq!(parses_on_this_thread() - before, 2);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let before = parses_on_this_thread();
+    for ing in &ingresses[1..] {
+        let found = judge_ingress(&config, ing, &settings).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].rule.id, "duplicate-snippet-header");
+    }
+    assert_eq!(parses_on_this_thread() - before, 39);
+    // A new snapshot (a change) builds its context again: the ConfigMap is parsed once more.
+    let changed = ConfigSnapshot::of(&[], &[]);
+    let before = parses_on_this_thread();
+    judge_ingress(&changed, &ingresses[0], &settings).unwrap();
+    assert_eq!(parses_on_this_thread() - before, 1);
+}

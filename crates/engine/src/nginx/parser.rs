@@ -27,12 +27,24 @@ pub const PARALLEL_MIN: usize = 1 << 20;
 /// Parse a whole configuration or a bare snippet.
 #[must_use]
 pub fn parse(src: &str) -> Config {
+    PARSES.with(|n| n.set(n.get() + 1));
     let mut parser = Parser::new(src, 0, src.len());
     if let Some(nul) = memchr::memchr(0, src.as_bytes()) {
         parser.error(nul, nul + 1, SyntaxErrorKind::NulByte);
     }
     let reading = parser.read(Start::TopLevel);
     parser.finish(reading)
+}
+
+thread_local! {
+    static PARSES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many texts [`parse`] has read on this thread: lets tests show that a controller
+/// ConfigMap's snippets are parsed once per change, not once per object checked.
+#[must_use]
+pub fn parses_on_this_thread() -> u64 {
+    PARSES.with(std::cell::Cell::get)
 }
 
 /// [`parse`], on every core for a large rendered `nginx.conf`; the result is the same.
