@@ -424,3 +424,112 @@ fn sigterm_during_a_burst_finishes_every_request_in_flight_and_exits_0() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+/// `--shutdown-delay`: after SIGTERM the webhook turns readiness off but keeps answering every
+/// review (new connections and keep-alive ones) until the delay is over; only then does it
+/// close the listener. Clients hammer it from before the signal to the end of the delay: no
+/// request may fail meanwhile.
+#[test]
+fn sigterm_with_a_shutdown_delay_keeps_serving_under_load_until_the_delay_is_over() {
+    const CLIENTS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file: PathBuf = dir.path().join("ca.crt");
+    let child = Binary::spawn(&[
+        "webhook",
+        "--self-signed",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--ca-bundle-out",
+        ca_file.to_str().unwrap(),
+        "--shutdown-delay",
+        "2",
+        "--log-format",
+        "json",
+    ]);
+    let listening = child.wait_log("webhook listening");
+    let addr: SocketAddr = listening["addr"].as_str().unwrap().parse().unwrap();
+    let config = trusting(&[&std::fs::read_to_string(&ca_file).unwrap()]);
+    let body = fixture("create-original-report.json");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Arc::new(Barrier::new(CLIENTS + 1));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (config, stop, started, body) =
+                (config.clone(), stop.clone(), started.clone(), body.clone());
+            std::thread::spawn(move || -> (usize, Vec<String>) {
+                let (mut ok, mut failed) = (0, Vec::new());
+                let mut conn = None;
+                started.wait();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Half the clients keep one connection, half open one per request.
+                    if i % 2 == 1 || conn.is_none() {
+                        conn = match Conn::open(addr, config.clone()) {
+                            Ok(c) => Some(c),
+                            Err(e) => {
+                                failed.push(format!("connect: {e}"));
+                                None
+                            }
+                        };
+                    }
+                    let Some(c) = conn.as_mut() else { continue };
+                    match c.request("POST", "/validate", &body) {
+                        Ok(r) if r.status == 200 && r.json()["response"]["allowed"] == false => {
+                            ok += 1;
+                        }
+                        Ok(r) => failed.push(format!("status {}", r.status)),
+                        Err(e) => {
+                            failed.push(format!("request: {e}"));
+                            conn = None;
+                        }
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    started.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = child.child.id().to_string();
+    let signalled = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    child.wait_log("shutdown delay: not ready, still serving reviews");
+    // Readiness is off during the delay, while reviews are still answered.
+    let mut probe = Conn::open(addr, config.clone()).unwrap();
+    let ready = probe.request("GET", "/readyz", b"").unwrap();
+    assert_eq!(ready.status, 503);
+    // Stop the clients just before the delay ends: until then nothing may fail.
+    std::thread::sleep(Duration::from_millis(1500).saturating_sub(signalled.elapsed()));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut served = 0;
+    for c in clients {
+        let (ok, failed) = c.join().unwrap();
+        assert!(failed.is_empty(), "failed during the delay: {failed:?}");
+        served += ok;
+    }
+    assert!(served > 0);
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "the test itself ran late"
+    );
+    child.wait_log("shutting down: no new connections, finishing requests in flight");
+    child.wait_log("stopped");
+    println!("{served} reviews served across SIGTERM and the shutdown delay, 0 failed");
+    let mut child = child;
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not exit after the delay");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}

@@ -28,8 +28,8 @@ with ingress-nginx defaults and a reviewed ConfigMap is recognised by name, labe
     )),
     after_help = "Endpoints: POST /validate (admission.k8s.io/v1 AdmissionReview), GET /healthz and \
 GET /readyz on the TLS port; GET /metrics (Prometheus) on the metrics port. Logs go to stderr, \
-filtered by RUST_LOG (default: info). SIGTERM stops accepting connections, lets requests in \
-flight finish, and exits 0.\n\nDevelopment: `snippet-guard webhook --self-signed --listen \
+filtered by RUST_LOG (default: info). SIGTERM turns readiness off and keeps serving for \
+--shutdown-delay, then stops accepting connections, lets requests in flight finish, and exits 0.\n\nDevelopment: `snippet-guard webhook --self-signed --listen \
 127.0.0.1:8443 --ca-bundle-out ca.crt` serves a throwaway certificate; point a \
 ValidatingWebhookConfiguration at `clientConfig.url: https://127.0.0.1:8443/validate` with \
 `caBundle` = base64 of ca.crt."
@@ -86,6 +86,12 @@ pub struct WebhookArgs {
     /// Largest request body accepted, in bytes; larger ones get HTTP 413.
     #[arg(long, value_name = "BYTES", default_value_t = 3 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Seconds to keep serving after SIGTERM before closing the listener, with `/readyz` failing,
+    /// so that reviews the API server sends while the pod leaves the Service's endpoints are
+    /// still answered. Set the pod's `terminationGracePeriodSeconds` above this delay plus
+    /// `--shutdown-timeout`.
+    #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_delay)]
+    pub shutdown_delay: Duration,
     /// Seconds requests in flight get to finish after SIGTERM.
     #[arg(long, value_name = "SECONDS", default_value = "25", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
@@ -104,6 +110,14 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         return Err(format!("`{s}` is not between 0.01 and 86400 seconds"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// [`parse_seconds`], or 0 (no delay).
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    if s.parse::<f64>().is_ok_and(|v| v == 0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_seconds(s).map_err(|e| e.replace("between 0.01", "0 or between 0.01"))
 }
 
 pub fn run(args: &WebhookArgs) -> Result<ExitStatus> {
@@ -182,18 +196,21 @@ async fn serve(args: &WebhookArgs, policy: Policy) -> Result<()> {
         metrics,
         max_body_bytes: args.max_body_bytes,
         body_read_timeout: webhook::BODY_READ_TIMEOUT,
+        draining: Arc::default(),
     });
     let options = ServerOptions {
         listen: args.listen,
         metrics_listen: Some(args.metrics_listen),
         shutdown_timeout: args.shutdown_timeout,
     };
-    let mut running = webhook::start(state, &options).await.with_context(|| {
-        format!(
-            "cannot listen on {} and {}",
-            args.listen, args.metrics_listen
-        )
-    })?;
+    let mut running = webhook::start(state.clone(), &options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} and {}",
+                args.listen, args.metrics_listen
+            )
+        })?;
     tracing::info!(
         addr = %running.addr,
         metrics_addr = %running.metrics_addr.map(|a| a.to_string()).unwrap_or_default(),
@@ -201,6 +218,22 @@ async fn serve(args: &WebhookArgs, policy: Policy) -> Result<()> {
         "webhook listening"
     );
     shutdown_signal().await?;
+    if !args.shutdown_delay.is_zero() {
+        // The API server keeps sending reviews to this pod until its endpoint is removed, which
+        // takes a few seconds after the pod starts terminating: keep serving them, and leave the
+        // endpoints (readiness off) meanwhile. A second signal skips the wait.
+        state
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            delay_seconds = args.shutdown_delay.as_secs_f64(),
+            "shutdown delay: not ready, still serving reviews"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(args.shutdown_delay) => {}
+            r = shutdown_signal() => r?,
+        }
+    }
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     running.shutdown();
     running.wait().await.context("server failed")?;

@@ -23,9 +23,21 @@ def test_webhook_arguments_follow_the_binary_interface(default_objects):
         "--tls-key-file=/etc/snippet-guard/tls/tls.key",
         "--mode=enforce",
         "--controller-configmap=ingress-nginx/ingress-nginx-controller",
+        "--shutdown-delay=10",
+        "--shutdown-timeout=15",
         "--log-format=json",
     ]
     assert "command" not in c  # the image's entrypoint is /snippet-guard
+
+
+def test_webhook_shutdown_delay_fits_in_the_grace_period(default_objects):
+    # A terminating pod keeps serving for the delay, then finishes requests in flight: the
+    # kubelet must not kill it before both are over.
+    assert pod_spec(default_objects, "webhook")["terminationGracePeriodSeconds"] == 10 + 15 + 5
+    objects = render({"webhook": {"shutdownDelaySeconds": 3, "shutdownTimeoutSeconds": 7}})
+    args = container(objects, "webhook")["args"]
+    assert "--shutdown-delay=3" in args and "--shutdown-timeout=7" in args
+    assert pod_spec(objects, "webhook")["terminationGracePeriodSeconds"] == 15
 
 
 def test_webhook_optional_flags():

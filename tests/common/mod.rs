@@ -233,6 +233,7 @@ impl TestServer {
             metrics: Arc::new(Metrics::new()),
             max_body_bytes,
             body_read_timeout: Duration::from_millis(300),
+            draining: Arc::default(),
         });
         let options = ServerOptions {
             listen: "127.0.0.1:0".parse().unwrap(),

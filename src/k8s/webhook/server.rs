@@ -4,6 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -46,6 +47,9 @@ pub struct State {
     pub max_body_bytes: usize,
     /// A body that takes longer to arrive gets HTTP 400 ([`BODY_READ_TIMEOUT`]).
     pub body_read_timeout: Duration,
+    /// Set when shutdown has begun: `/readyz` answers 503 so the pod leaves the Service's
+    /// endpoints, while reviews are still served for the shutdown delay.
+    pub draining: Arc<AtomicBool>,
 }
 
 type Shared = AxumState<Arc<State>>;
@@ -194,6 +198,12 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(AxumState(state): Shared) -> (StatusCode, String) {
+    if state.draining.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down\n".into(),
+        );
+    }
     let cert = state.certs.is_loaded();
     let cache = state.cache.is_synced();
     if cert && cache {
