@@ -2,6 +2,7 @@
 # The one command that installs what the tests need and runs them all (README "Quick start").
 #   - Debian: nginx-light + libnginx-mod-http-headers-more-filter (ground truth), when missing
 #   - PyPI, in .venv: the Helm engine (helm-python-sdk), kubernetes-validate, checkov, pytest
+#   - npm, in .venv/sarif-multitool: the SARIF reference validator (tests/sarif.rs), when missing
 #   - cargo fmt --check, cargo clippy -D warnings, the fuzz targets build, cargo test,
 #     pytest tests/chart
 set -euo pipefail
@@ -17,11 +18,26 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] \
     nginx-light libnginx-mod-http-headers-more-filter >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, kubernetes_validate, pytest, cryptography, yaml, jsonschema' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, kubernetes_validate, pytest, cryptography, yaml, jsonschema, h2' 2>/dev/null; then
   echo "== creating .venv with the chart test tools"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r tests/chart/requirements.txt
 fi
+
+# Microsoft's SARIF Multitool, the reference validator tests/sarif.rs runs on `--format sarif`
+# (the 2.1.0 schema and the rules code scanning relies on); the test requires it when this is set.
+SARIF_MULTITOOL="$PWD/.venv/sarif-multitool/node_modules/.bin/sarif-multitool"
+if [ ! -x "$SARIF_MULTITOOL" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "== installing Node.js and npm from Debian"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  echo "== installing the SARIF validator (@microsoft/sarif-multitool) into .venv/sarif-multitool"
+  npm install --prefix .venv/sarif-multitool --no-audit --no-fund --loglevel=error \
+    @microsoft/sarif-multitool@5.7.0
+fi
+export SARIF_MULTITOOL
 
 # A full run needs about 2.5 GB of disk (target/, fuzz/target/, .venv); say what there is, so a
 # "No space left on device" from the linker is not a mystery.

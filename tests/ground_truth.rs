@@ -1,28 +1,33 @@
 //! Ground truth against real nginx.
 //!
 //! Every case of `tests/ground_truth/cases.txt` is rendered into a location that copies the block
-//! ingress-nginx v1.15 renders (`tests/ground_truth/controller_location.conf`, or
-//! `auth_location.conf` for `auth-snippet` cases; an independent fixture written from the template
+//! ingress-nginx v1.15 renders (`tests/ground_truth/controller_location.conf`;
+//! `grpc_location.conf` or `fcgi_location.conf` for `backend: grpc|fcgi` cases;
+//! `auth_location.conf` for `auth-snippet` cases; independent fixtures written from the template
 //! facts in the project docs, not from the profile code). One nginx (Debian `nginx-light` plus
-//! `libnginx-mod-http-headers-more-filter`) serves all of them on 127.0.0.1 and proxies to an echo
-//! upstream run by this test; a request is sent through each location and the header lines the
-//! upstream receives are counted. The linter gets the same snippet as Kubernetes objects, and its
-//! verdict (which headers are duplicated) must match what nginx did, case by case. Snippets nginx
-//! rejects are tested with `nginx -t` in a config of their own; the linter must report
-//! `invalid-snippet` for them.
+//! `libnginx-mod-http-headers-more-filter`) serves all of them on 127.0.0.1 and passes each to an
+//! echo upstream run by this test: HTTP/1.1 (`proxy_pass`), FastCGI (`fastcgi_pass`: the request
+//! headers arrive as `HTTP_*` params) or h2c (`grpc_pass`: `tests/ground_truth/h2c_echo.py`, Python
+//! `h2` from `.venv`). A request is sent through each location and the header lines (params,
+//! HTTP/2 fields) the upstream receives are counted. The linter gets the same snippet as
+//! Kubernetes objects, and its verdict (which headers are duplicated) must match what nginx did,
+//! case by case. Snippets nginx rejects are tested with `nginx -t` in a config of their own; the
+//! linter must report `invalid-snippet` for them.
 //!
 //! The test installs nothing. Without nginx it fails and says how to install it, unless
-//! `SNIPPET_GUARD_SKIP_NGINX=1` is set; then it prints that it is skipped.
+//! `SNIPPET_GUARD_SKIP_NGINX=1` is set; then it prints that it is skipped. Without
+//! `.venv/bin/python` (scripts/test.sh creates it from tests/chart/requirements.txt) the gRPC cases
+//! are skipped and the summary says so; a `.venv` without `h2` fails with the command to fix it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -34,6 +39,9 @@ const NGINX_CANDIDATES: [&str; 2] = ["/usr/sbin/nginx", "/usr/bin/nginx"];
 const HEADERS_MORE: &str = "/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so";
 const INSTALL: &str = "apt-get install nginx-light libnginx-mod-http-headers-more-filter";
 const SKIP_ENV: &str = "SNIPPET_GUARD_SKIP_NGINX";
+/// Comma-separated case names whose details (what the upstream received, what the linter said)
+/// are printed even when nginx and the linter agree: for writing a case's note.
+const SHOW_ENV: &str = "SNIPPET_GUARD_GROUND_TRUTH_SHOW";
 /// Every socket read, write and connect.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// `nginx -t` and nginx start-up.
@@ -209,6 +217,43 @@ impl Section {
     }
 }
 
+/// What the location passes the request to, as `nginx.ingress.kubernetes.io/backend-protocol` picks it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+enum Backend {
+    /// `proxy_pass http://` (no annotation, or `HTTP`).
+    #[default]
+    Http,
+    /// `grpc_pass grpc://` (h2c), headers set with `grpc_set_header` (`GRPC`).
+    Grpc,
+    /// `fastcgi_pass`, the request headers sent as `HTTP_*` params (`FCGI`).
+    Fcgi,
+}
+
+impl Backend {
+    const ALL: [Backend; 3] = [Backend::Http, Backend::Grpc, Backend::Fcgi];
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Http => "http",
+            Backend::Grpc => "grpc",
+            Backend::Fcgi => "fcgi",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.name() == s)
+    }
+
+    /// The `backend-protocol` annotation value that selects it (none for the default).
+    fn protocol(self) -> Option<&'static str> {
+        match self {
+            Backend::Http => None,
+            Backend::Grpc => Some("GRPC"),
+            Backend::Fcgi => Some("FCGI"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct Case {
     name: String,
@@ -225,6 +270,7 @@ struct Case {
     annotations: Vec<(String, String)>,
     configmap: Vec<(String, String)>,
     nginx_error: Option<String>,
+    backend: Option<Backend>,
     note: String,
     sections: BTreeMap<Section, String>,
 }
@@ -232,6 +278,10 @@ struct Case {
 impl Case {
     fn category(&self) -> Category {
         self.category.expect("validated")
+    }
+
+    fn backend(&self) -> Backend {
+        self.backend.unwrap_or_default()
     }
 
     /// Server-level cases get a server block (and host name) of their own.
@@ -289,6 +339,9 @@ impl Case {
             if let Some(suffix) = k.strip_prefix(&format!("{PREFIX}/")) {
                 out.insert(suffix.to_string(), v.clone());
             }
+        }
+        if let Some(protocol) = self.backend().protocol() {
+            out.insert("backend-protocol".to_string(), protocol.to_string());
         }
         for (k, v) in &self.configmap {
             out.insert(k.clone(), v.clone());
@@ -361,6 +414,13 @@ fn set_field(case: &mut Case, key: &str, value: &str, line: usize) -> Result<(),
         "annotation" => case.annotations.push(key_value(value, '=', line)?),
         "configmap" => case.configmap.push(key_value(value, '=', line)?),
         "nginx-error" => case.nginx_error = Some(value.to_string()),
+        "backend" => {
+            once(case.backend.is_some())?;
+            case.backend = Some(
+                Backend::parse(value)
+                    .ok_or_else(|| format!("cases.txt:{line}: unknown backend `{value}`"))?,
+            );
+        }
         "note" => case.note = value.to_string(),
         _ => return Err(format!("cases.txt:{line}: unknown field `{key}`")),
     }
@@ -454,6 +514,19 @@ fn validate(case: &Case) -> Vec<String> {
         })
     {
         p.push("auth-snippet cases request the auth location only; no location sections".into());
+    }
+    if case.backend() != Backend::Http && case.sections.contains_key(&Section::AuthSnippet) {
+        p.push(
+            "the external-auth location always proxies over HTTP: no `backend` with auth-snippet"
+                .into(),
+        );
+    }
+    if case
+        .annotations
+        .iter()
+        .any(|(k, _)| k == &format!("{PREFIX}/backend-protocol"))
+    {
+        p.push("set the backend with `backend: grpc|fcgi`, not the backend-protocol annotation (the field picks the fixture and the upstream too)".into());
     }
     for r in &case.rules {
         if !OTHER_RULES.contains(&r.as_str()) || r == "invalid-snippet" {
@@ -554,6 +627,8 @@ fn load_cases() -> Vec<Case> {
 struct Fixtures {
     http: String,
     location: String,
+    grpc: String,
+    fcgi: String,
     auth: String,
 }
 
@@ -562,7 +637,21 @@ impl Fixtures {
         Self {
             http: read_data("controller_http.conf"),
             location: read_data("controller_location.conf"),
+            grpc: read_data("grpc_location.conf"),
+            fcgi: read_data("fcgi_location.conf"),
             auth: read_data("auth_location.conf"),
+        }
+    }
+
+    /// The location fixture for a case.
+    fn location(&self, case: &Case) -> &str {
+        if case.sections.contains_key(&Section::AuthSnippet) {
+            return &self.auth;
+        }
+        match case.backend() {
+            Backend::Http => &self.location,
+            Backend::Grpc => &self.grpc,
+            Backend::Fcgi => &self.fcgi,
         }
     }
 }
@@ -603,11 +692,16 @@ fn expand_fixture(template: &str, case: &Case, echo: &str) -> String {
         .skip_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
     for line in body {
         if let Some(marker) = line.trim().strip_prefix("#@ ") {
-            let section = Section::parse(marker.trim())
+            // `#@ proxy-set-headers grpc_set_header`: the directive the ConfigMap lines use.
+            let (marker, directive) = marker
+                .trim()
+                .split_once(' ')
+                .map_or((marker.trim(), "proxy_set_header"), |(m, d)| (m, d.trim()));
+            let section = Section::parse(marker)
                 .unwrap_or_else(|| panic!("fixture: unknown placement marker `{line}`"));
             if section == Section::ProxySetHeaders {
                 for (k, v) in case.proxy_set_headers() {
-                    let _ = writeln!(out, "proxy_set_header {k} {};", go_quote(&v));
+                    let _ = writeln!(out, "{directive} {k} {};", go_quote(&v));
                 }
             } else if let Some(text) = case.text(section, echo) {
                 out.push_str(&text);
@@ -645,17 +739,14 @@ fn expand_fixture(template: &str, case: &Case, echo: &str) -> String {
 }
 
 fn render_location(f: &Fixtures, case: &Case, echo: &str) -> String {
-    let body = if case.sections.contains_key(&Section::AuthSnippet) {
-        expand_fixture(&f.auth, case, echo)
-    } else {
-        expand_fixture(&f.location, case, echo)
-    };
+    let body = expand_fixture(f.location(case), case, echo);
     // Unindented: snippets are inserted verbatim, as the template does, so that a quoted value
     // spanning lines keeps its exact content.
     format!("location {} {{\n{body}}}\n", case.location_path())
 }
 
-fn render_own_server(f: &Fixtures, case: &Case, port: u16, echo: &str) -> String {
+fn render_own_server(f: &Fixtures, case: &Case, port: u16, upstreams: &Upstreams) -> String {
+    let echo = upstreams.for_case(case);
     let mut s = format!(
         "server {{\n    listen 127.0.0.1:{port};\n    server_name {};\n\n",
         case.host()
@@ -680,7 +771,7 @@ fn render_conf(
     dir: &Path,
     cases: &[&Case],
     port: u16,
-    echo: &str,
+    upstreams: &Upstreams,
 ) -> String {
     let d = dir.display();
     let mut c = String::new();
@@ -702,12 +793,12 @@ fn render_conf(
         "\n    server {{\n        listen 127.0.0.1:{port} default_server;\n        server_name example.com;\n\n"
     );
     for case in cases.iter().filter(|c| !c.own_server()) {
-        c.push_str(&render_location(f, case, echo));
+        c.push_str(&render_location(f, case, upstreams.for_case(case)));
     }
     c.push_str("    }\n");
     for case in cases.iter().filter(|c| c.own_server()) {
         c.push('\n');
-        c.push_str(&render_own_server(f, case, port, echo));
+        c.push_str(&render_own_server(f, case, port, upstreams));
     }
     c.push_str("}\n");
     c
@@ -878,9 +969,31 @@ fn free_port() -> u16 {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The echo upstream and the client
+// The echo upstreams and the client
 
-/// A std-only HTTP upstream on 127.0.0.1 that answers every request with its raw request head.
+/// Where each backend's echo upstream listens.
+struct Upstreams {
+    http: String,
+    /// `None` without `.venv/bin/python`: the gRPC cases are left out.
+    grpc: Option<String>,
+    fcgi: String,
+}
+
+impl Upstreams {
+    fn for_case(&self, case: &Case) -> &str {
+        match case.backend() {
+            Backend::Http => &self.http,
+            Backend::Grpc => self
+                .grpc
+                .as_deref()
+                .expect("gRPC cases are left out without the h2c echo"),
+            Backend::Fcgi => &self.fcgi,
+        }
+    }
+}
+
+/// A std-only upstream on 127.0.0.1 that answers every request with what it received, one
+/// connection at a time: `serve_echo` for HTTP/1.1, `serve_fcgi` for FastCGI.
 struct Echo {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -888,7 +1001,7 @@ struct Echo {
 }
 
 impl Echo {
-    fn start() -> Echo {
+    fn start(serve: fn(TcpStream) -> io::Result<()>) -> Echo {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the echo upstream");
         let addr = listener.local_addr().expect("echo address");
         let stop = Arc::new(AtomicBool::new(false));
@@ -899,7 +1012,7 @@ impl Echo {
                     break;
                 }
                 if let Ok(stream) = conn {
-                    let _ = serve_echo(stream);
+                    let _ = serve(stream);
                 }
             }
         });
@@ -966,6 +1079,201 @@ fn serve_echo(mut s: TcpStream) -> io::Result<()> {
     Ok(())
 }
 
+const FCGI_VERSION: u8 = 1;
+const FCGI_BEGIN_REQUEST: u8 = 1;
+const FCGI_END_REQUEST: u8 = 3;
+const FCGI_PARAMS: u8 = 4;
+const FCGI_STDIN: u8 = 5;
+const FCGI_STDOUT: u8 = 6;
+
+/// One FastCGI record: type, request id, content (padding dropped).
+fn read_record(s: &mut TcpStream) -> io::Result<(u8, u16, Vec<u8>)> {
+    let mut h = [0u8; 8];
+    s.read_exact(&mut h)?;
+    if h[0] != FCGI_VERSION {
+        return Err(io::Error::other(format!("fastcgi version {}", h[0])));
+    }
+    let id = u16::from_be_bytes([h[2], h[3]]);
+    let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    let mut content = vec![0u8; len + usize::from(h[6])];
+    s.read_exact(&mut content)?;
+    content.truncate(len);
+    Ok((h[1], id, content))
+}
+
+fn write_record(out: &mut Vec<u8>, kind: u8, id: u16, content: &[u8]) {
+    let len = u16::try_from(content.len()).expect("records are written in chunks under 64 KiB");
+    out.extend_from_slice(&[FCGI_VERSION, kind]);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(content);
+}
+
+/// The name-value pairs of a FastCGI params stream, in order (a length is one byte, or four
+/// bytes with the top bit set).
+fn fcgi_pairs(buf: &[u8]) -> io::Result<Vec<(String, String)>> {
+    fn length(buf: &[u8], i: &mut usize) -> io::Result<usize> {
+        let bad = || io::Error::other("truncated fastcgi params");
+        let first = *buf.get(*i).ok_or_else(bad)?;
+        if first & 0x80 == 0 {
+            *i += 1;
+            return Ok(usize::from(first));
+        }
+        let b = buf.get(*i..*i + 4).ok_or_else(bad)?;
+        *i += 4;
+        usize::try_from(u32::from_be_bytes([first & 0x7f, b[1], b[2], b[3]])).map_err(|_| bad())
+    }
+    fn take(buf: &[u8], i: &mut usize, n: usize) -> io::Result<String> {
+        let bytes = buf
+            .get(*i..*i + n)
+            .ok_or_else(|| io::Error::other("truncated fastcgi params"))?;
+        *i += n;
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    }
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < buf.len() {
+        let name_len = length(buf, &mut i)?;
+        let value_len = length(buf, &mut i)?;
+        let name = take(buf, &mut i, name_len)?;
+        let value = take(buf, &mut i, value_len)?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// FastCGI params written as a request head, so the test counts them like the HTTP echo's:
+/// `METHOD URI FastCGI/1.0`, then every param in the order nginx sent it, an `HTTP_X_Y` param
+/// (a request header) as `x-y: value`, any other under its own name (`REQUEST_METHOD: GET`).
+fn fcgi_head(params: &[(String, String)]) -> String {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("-", |(_, v)| v.as_str())
+    };
+    let mut head = format!(
+        "{} {} FastCGI/1.0\r\n",
+        param("REQUEST_METHOD"),
+        param("REQUEST_URI")
+    );
+    for (name, value) in params {
+        match name.strip_prefix("HTTP_") {
+            Some(header) => {
+                let header = header.to_ascii_lowercase().replace('_', "-");
+                let _ = write!(head, "{header}: {value}\r\n");
+            }
+            None => {
+                let _ = write!(head, "{name}: {value}\r\n");
+            }
+        }
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// A FastCGI responder: reads one request (begin, params, stdin) and answers with its params.
+fn serve_fcgi(mut s: TcpStream) -> io::Result<()> {
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut id = None;
+    let mut params = Vec::new();
+    loop {
+        let (kind, request, content) = read_record(&mut s)?;
+        match kind {
+            FCGI_BEGIN_REQUEST => id = Some(request),
+            FCGI_PARAMS => params.extend_from_slice(&content),
+            FCGI_STDIN if content.is_empty() => break,
+            _ => {}
+        }
+    }
+    let id = id.ok_or_else(|| io::Error::other("no FCGI_BEGIN_REQUEST record"))?;
+    let body = fcgi_head(&fcgi_pairs(&params)?);
+    let mut stdout = format!(
+        "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    stdout.extend_from_slice(body.as_bytes());
+    let mut out = Vec::new();
+    for chunk in stdout.chunks(0xffff) {
+        write_record(&mut out, FCGI_STDOUT, id, chunk);
+    }
+    write_record(&mut out, FCGI_STDOUT, id, &[]);
+    // appStatus 0, FCGI_REQUEST_COMPLETE.
+    write_record(&mut out, FCGI_END_REQUEST, id, &[0; 8]);
+    s.write_all(&out)?;
+    let _ = s.shutdown(Shutdown::Write);
+    Ok(())
+}
+
+/// The h2c echo upstream (`tests/ground_truth/h2c_echo.py`, Python `h2`) run with the project's
+/// `.venv/bin/python`; killed when dropped.
+struct H2cEcho {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl H2cEcho {
+    fn python() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
+    }
+
+    /// `None` when `.venv/bin/python` does not exist; a panic when it cannot run the echo.
+    fn start(log: &Path) -> Option<H2cEcho> {
+        let python = Self::python();
+        if !python.is_file() {
+            return None;
+        }
+        let script = data_dir().join("h2c_echo.py");
+        let err = File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(PROCESS_TIMEOUT).unwrap_or_default();
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse::<u16>().ok());
+        let mut echo = H2cEcho {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
+        };
+        if port.is_none() {
+            let _ = echo.child.kill();
+            let _ = echo.child.wait();
+            panic!(
+                "the h2c echo upstream for the gRPC cases did not start ({} {}):\n{}\n\
+                 it needs the Python packages of tests/chart/requirements.txt in .venv:\n\
+                 .venv/bin/pip install -r tests/chart/requirements.txt",
+                python.display(),
+                script.display(),
+                fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        Some(echo)
+    }
+}
+
+impl Drop for H2cEcho {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Send one request through nginx; the request head the upstream received.
 fn request(port: u16, case: &Case) -> Result<String, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -1015,11 +1323,15 @@ fn request(port: u16, case: &Case) -> Result<String, String> {
     Ok(body)
 }
 
-/// Header lines per lowercased name in a request head.
+/// Header lines per lowercased name in a request head (HTTP/2 pseudo-header fields such as
+/// `:authority` under their own name).
 fn count_headers(head: &str) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for line in head.split("\r\n").skip(1).take_while(|l| !l.is_empty()) {
-        let name = line.split_once(':').map_or(line, |(n, _)| n);
+        let pseudo = usize::from(line.starts_with(':'));
+        let name = line[pseudo..]
+            .split_once(':')
+            .map_or(line, |(n, _)| &line[..pseudo + n.len()]);
         *counts.entry(name.trim().to_ascii_lowercase()).or_insert(0) += 1;
     }
     counts
@@ -1064,6 +1376,9 @@ fn linter_input(case: &Case, echo: &str) -> String {
         annotations.push((format!("{PREFIX}/auth-snippet"), t));
     }
     let snippet_annotations = !annotations.is_empty();
+    if let Some(protocol) = case.backend().protocol() {
+        annotations.push((format!("{PREFIX}/backend-protocol"), protocol.to_string()));
+    }
     annotations.extend(case.annotations.iter().cloned());
 
     let mut y = String::new();
@@ -1257,6 +1572,9 @@ fn describe(
     for p in problems {
         let _ = writeln!(s, "  ! {p}");
     }
+    if case.backend() != Backend::Http {
+        let _ = writeln!(s, "  backend: {}", case.backend().name());
+    }
     if !case.note.is_empty() {
         let _ = writeln!(s, "  note: {}", case.note);
     }
@@ -1335,6 +1653,21 @@ fn case_table_covers_the_verdict_table() {
             section.name()
         );
     }
+    // gRPC locations take grpc_set_header duplicates; FastCGI locations take no header line at all.
+    for (backend, category) in [
+        (Backend::Grpc, Category::Duplicate),
+        (Backend::Grpc, Category::NoDuplicate),
+        (Backend::Fcgi, Category::NoDuplicate),
+    ] {
+        assert!(
+            cases
+                .iter()
+                .any(|c| c.backend() == backend && c.category() == category),
+            "no {} case with backend {}",
+            category.name(),
+            backend.name()
+        );
+    }
     // Every fixture expands without leftover placeholders.
     let f = Fixtures::load();
     for case in &cases {
@@ -1347,20 +1680,116 @@ fn case_table_covers_the_verdict_table() {
     }
 }
 
+/// The `backend` field: parsed, and its misuses named. Needs no nginx.
+#[test]
+fn backend_field_is_validated() {
+    let cases = parse_cases(
+        "=== a\ncategory: no-duplicate\nnginx: none\nbackend: grpc\n--- auth-snippet\nproxy_set_header X-A 1;\n\
+         === b\ncategory: no-duplicate\nnginx: none\nbackend: fcgi\n\
+         annotation: nginx.ingress.kubernetes.io/backend-protocol=FCGI\n--- configuration-snippet\nproxy_set_header X-A 1;\n\
+         === c\ncategory: no-duplicate\nnginx: none\n--- configuration-snippet\nproxy_set_header X-A 1;\n",
+    )
+    .expect("the table parses");
+    assert_eq!(cases[0].backend(), Backend::Grpc);
+    assert_eq!(cases[2].backend(), Backend::Http);
+    assert!(
+        validate(&cases[0])
+            .iter()
+            .any(|p| p.contains("external-auth")),
+        "{:?}",
+        validate(&cases[0])
+    );
+    assert!(
+        validate(&cases[1])
+            .iter()
+            .any(|p| p.contains("backend-protocol")),
+        "{:?}",
+        validate(&cases[1])
+    );
+    assert_eq!(validate(&cases[2]), Vec::<String>::new());
+    assert_eq!(
+        cases[1]
+            .switches()
+            .get("backend-protocol")
+            .map(String::as_str),
+        Some("FCGI")
+    );
+    for (text, error) in [
+        ("=== d\nbackend: h2\n", "unknown backend `h2`"),
+        (
+            "=== d\nbackend: grpc\nbackend: fcgi\n",
+            "`backend` given twice",
+        ),
+    ] {
+        let e = parse_cases(text).expect_err(text);
+        assert!(e.contains(error), "{e}");
+    }
+}
+
+/// The FastCGI echo's params decoding (one- and four-byte lengths) and the head it writes.
+#[test]
+fn fastcgi_params_become_a_head() {
+    let long = "v".repeat(300);
+    let mut buf = Vec::new();
+    for (name, value) in [
+        ("REQUEST_METHOD", "GET"),
+        ("REQUEST_URI", "/c/x/"),
+        ("HTTP_X_FORWARDED_PROTO", long.as_str()),
+    ] {
+        buf.push(u8::try_from(name.len()).expect("short name"));
+        if value.len() < 128 {
+            buf.push(u8::try_from(value.len()).expect("short value"));
+        } else {
+            let len = u32::try_from(value.len()).expect("small value") | 0x8000_0000;
+            buf.extend_from_slice(&len.to_be_bytes());
+        }
+        buf.extend_from_slice(name.as_bytes());
+        buf.extend_from_slice(value.as_bytes());
+    }
+    let pairs = fcgi_pairs(&buf).expect("well-formed params");
+    assert_eq!(pairs.len(), 3);
+    assert_eq!(pairs[2].1.len(), 300);
+    let head = fcgi_head(&pairs);
+    assert!(head.starts_with("GET /c/x/ FastCGI/1.0\r\n"), "{head}");
+    let counts = count_headers(&head);
+    assert_eq!(counts.get("x-forwarded-proto"), Some(&1));
+    assert_eq!(counts.get("request_method"), Some(&1));
+    assert!(fcgi_pairs(&buf[..buf.len() - 1]).is_err());
+    // HTTP/2 pseudo-header fields count under their own name.
+    let h2 = count_headers("GET / HTTP/2\r\n:authority: a:1\r\nhost: a\r\nhost: b\r\n\r\n");
+    assert_eq!(h2.get(":authority"), Some(&1));
+    assert_eq!(h2.get("host"), Some(&2));
+}
+
 #[test]
 fn nginx_agrees_with_the_linter() {
     let Some(info) = require_nginx() else {
         return;
     };
-    let cases = load_cases();
     let fixtures = Fixtures::load();
-    let echo = Echo::start();
-    let echo_addr = echo.addr.to_string();
     let tmp = tempfile::Builder::new()
         .prefix("snippet-guard-ground-truth")
         .tempdir()
         .expect("temporary directory");
     let root = tmp.path();
+    let echo = Echo::start(serve_echo);
+    let fcgi = Echo::start(serve_fcgi);
+    let h2c = H2cEcho::start(&root.join("h2c-echo.log"));
+    let upstreams = Upstreams {
+        http: echo.addr.to_string(),
+        grpc: h2c.as_ref().map(|e| e.addr.to_string()),
+        fcgi: fcgi.addr.to_string(),
+    };
+    let (cases, skipped): (Vec<Case>, Vec<Case>) = load_cases()
+        .into_iter()
+        .partition(|c| c.backend() != Backend::Grpc || upstreams.grpc.is_some());
+    if !skipped.is_empty() {
+        println!(
+            "ground truth: {} gRPC cases skipped: {} not found (scripts/test.sh creates .venv from tests/chart/requirements.txt)",
+            skipped.len(),
+            H2cEcho::python().display()
+        );
+    }
 
     let mut nginx_verdicts: BTreeMap<String, NginxVerdict> = BTreeMap::new();
 
@@ -1369,7 +1798,7 @@ fn nginx_agrees_with_the_linter() {
         let dir = root.join("invalid").join(&case.name);
         fs::create_dir_all(dir.join("temp")).expect("create case dir");
         let conf = dir.join("nginx.conf");
-        let rendered = render_conf(&fixtures, &info, &dir, &[case], free_port(), &echo_addr);
+        let rendered = render_conf(&fixtures, &info, &dir, &[case], free_port(), &upstreams);
         fs::write(&conf, rendered).expect("write nginx.conf");
         let test = nginx_test(&info, &dir, &conf);
         nginx_verdicts.insert(
@@ -1394,7 +1823,7 @@ fn nginx_agrees_with_the_linter() {
         let port = free_port();
         fs::write(
             &conf,
-            render_conf(&fixtures, &info, &dir, &valid, port, &echo_addr),
+            render_conf(&fixtures, &info, &dir, &valid, port, &upstreams),
         )
         .expect("write nginx.conf");
         let (ok, out) = nginx_test(&info, &dir, &conf);
@@ -1407,7 +1836,7 @@ fn nginx_agrees_with_the_linter() {
                 let c = d.join("nginx.conf");
                 fs::write(
                     &c,
-                    render_conf(&fixtures, &info, &d, &[case], port, &echo_addr),
+                    render_conf(&fixtures, &info, &d, &[case], port, &upstreams),
                 )
                 .expect("write nginx.conf");
                 let (ok, out) = nginx_test(&info, &d, &c);
@@ -1460,15 +1889,23 @@ fn nginx_agrees_with_the_linter() {
     }
     drop(nginx);
     drop(echo);
+    drop(fcgi);
+    drop(h2c);
 
     // 3. The linter on the same cases, and the comparison.
+    let shown: Names = std::env::var(SHOW_ENV)
+        .map(|v| v.split(',').map(|n| n.trim().to_string()).collect())
+        .unwrap_or_default();
     let mut report = String::new();
     let mut disagreements = 0;
     let mut per_category: BTreeMap<Category, usize> = BTreeMap::new();
+    let mut per_backend: BTreeMap<Backend, usize> = BTreeMap::new();
     for case in &cases {
         *per_category.entry(case.category()).or_default() += 1;
+        *per_backend.entry(case.backend()).or_default() += 1;
         let nginx = &nginx_verdicts[&case.name];
-        let yaml = linter_input(case, &echo_addr);
+        let echo = upstreams.for_case(case);
+        let yaml = linter_input(case, echo);
         let linter = lint(case, &yaml);
         let problems = compare(case, nginx, &linter);
         println!(
@@ -1492,19 +1929,33 @@ fn nginx_agrees_with_the_linter() {
         );
         if !problems.is_empty() {
             disagreements += 1;
-            report.push_str(&describe(case, nginx, &linter, &problems, &echo_addr));
+            report.push_str(&describe(case, nginx, &linter, &problems, echo));
             let _ = writeln!(report, "  linter input:\n{}", indent(&yaml, "    | "));
+        } else if shown.contains(&case.name) {
+            print!("{}", describe(case, nginx, &linter, &problems, echo));
         }
     }
     let categories: Vec<String> = per_category
         .iter()
         .map(|(c, n)| format!("{} {n}", c.name()))
         .collect();
-    let summary = format!(
-        "ground truth: {} cases, {disagreements} disagreements ({})",
+    let backends: Vec<String> = per_backend
+        .iter()
+        .map(|(b, n)| format!("{} {n}", b.name()))
+        .collect();
+    let mut summary = format!(
+        "ground truth: {} cases, {disagreements} disagreements ({}; backends: {})",
         cases.len(),
-        categories.join(", ")
+        categories.join(", "),
+        backends.join(", ")
     );
+    if !skipped.is_empty() {
+        let _ = write!(
+            summary,
+            "; {} gRPC cases skipped without .venv",
+            skipped.len()
+        );
+    }
     println!("{summary}");
     assert!(disagreements == 0, "{summary}\n\n{report}");
 }

@@ -288,7 +288,12 @@ async fn the_cache_follows_the_controller_configmap_and_its_proxy_set_headers() 
     .await;
     let original = std::fs::read(format!("{FIXTURES}/create-original-report.json")).unwrap();
     let o = review(&policy, &cache.snapshot().context(&policy), &original).unwrap();
-    assert_eq!(o.decision, Decision::Allow);
+    // Snippets off: nothing is denied; a warning says the snippet is ignored.
+    assert_eq!(o.decision, Decision::Warn);
+    assert_eq!(
+        o.findings.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        ["ignored-snippet"]
+    );
 
     // Deleted: nothing is left, and the webhook stays ready.
     step(Step::Delete((

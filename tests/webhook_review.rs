@@ -324,10 +324,15 @@ fn ingresses_are_judged_in_the_context_of_the_controller_configmap() {
 fn snippet_gates_of_the_controller_configmap_apply() {
     let ctx = context(&["ingress-nginx-controller-snippets-off"]);
     let o = judge(&policy(Mode::Enforce), &ctx, "create-original-report.json");
-    assert_eq!(
-        o.decision,
-        Decision::Allow,
-        "annotation snippets are not rendered"
+    // Not rendered, so no duplicate to deny; but the user is told the snippet is ignored (and
+    // that it would send X-Forwarded-Proto twice once the gate is opened).
+    assert_eq!(o.decision, Decision::Warn, "{:?}", o.findings);
+    assert_eq!(o.findings.len(), 1, "{:?}", o.findings);
+    assert_eq!(o.findings[0].rule, "ignored-snippet");
+    assert!(
+        o.findings[0].text.contains("X-Forwarded-Proto twice"),
+        "{}",
+        o.findings[0].text
     );
 }
 

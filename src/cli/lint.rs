@@ -61,7 +61,7 @@ pub struct CheckArgs {
     /// An ingress class served by ingress-nginx besides `nginx` (repeatable).
     #[arg(long, value_name = "NAME")]
     pub ingress_class: Vec<String>,
-    /// ingress-nginx `--annotations-prefix`.
+    /// ingress-nginx `--annotations-prefix`, without a trailing `/`.
     #[arg(long, value_name = "PREFIX", default_value = crate::profile::ingress_nginx::DEFAULT_ANNOTATION_PREFIX)]
     pub annotations_prefix: String,
     /// Only these rules (repeatable, or comma-separated).
@@ -87,6 +87,13 @@ impl CheckArgs {
                 let ids: Vec<&str> = crate::rules::ALL.iter().map(|r| r.id).collect();
                 bail!("unknown rule `{id}`; rules are: {}", ids.join(", "));
             }
+        }
+        // ingress-nginx joins its prefix and an annotation name with a `/` of its own: with a
+        // trailing one, no annotation would ever match.
+        if let Some(prefix) = self.annotations_prefix.strip_suffix('/') {
+            bail!(
+                "--annotations-prefix takes the prefix without a trailing `/`, as ingress-nginx's flag does: use `{prefix}`"
+            );
         }
         for cm in &self.controller_configmap {
             if cm.split('/').count() != 2 || cm.starts_with('/') || cm.ends_with('/') {
@@ -187,8 +194,18 @@ pub fn run(args: &LintArgs) -> Result<ExitStatus> {
         InputFormat::Conf => Format::Conf,
     };
     let mut ws = Workspace::new();
-    input::load_paths(&mut ws, &args.paths, format)?;
-    let diags = crate::check(&ws, &settings);
+    for notice in input::load_paths(&mut ws, &args.paths, format)? {
+        if notice.is_warning() {
+            eprintln!("snippet-guard: warning: {notice}");
+        } else {
+            eprintln!("snippet-guard: {notice}");
+        }
+    }
+    let context = crate::engine::Context::from_workspace(&ws, &settings);
+    for warning in context.warnings() {
+        eprintln!("snippet-guard: warning: {warning}");
+    }
+    let diags = crate::engine::check_with(&context, &ws);
     let status = report(&ws, &diags, &args.output);
     // The process exits next: freeing the syntax tree of a 16 MB nginx.conf node by node (and
     // the allocator handing its pages back) would only delay that by a few milliseconds.

@@ -1,7 +1,8 @@
 //! A finding as a Kubernetes Event (`events.k8s.io/v1`, published by kube-runtime's
 //! [`Recorder`](kube::runtime::events::Recorder)).
 //!
-//! - `type`: `Warning` for a finding, `Normal` for "the findings are gone".
+//! - `type`: `Warning` for a finding (`Normal` for an info finding), `Normal` for "the findings
+//!   are gone".
 //! - `reason`: the rule id in PascalCase ([`RuleMeta::name`](crate::rules::RuleMeta)), so
 //!   `kubectl get events --field-selector reason=RedundantForwardedProto` finds them.
 //! - `note`: [`Diagnostic::one_line`], the wording of `lint` and of the webhook, cut to the API's
@@ -89,8 +90,14 @@ pub fn action(d: &Diagnostic) -> String {
 /// The `Warning` Event of one finding.
 #[must_use]
 pub fn finding_event(d: &Diagnostic) -> Event {
+    // An info finding (a snippet the controller ignores) is worth knowing, not a warning.
+    let type_ = if d.severity == crate::diagnostic::Severity::Info {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
     Event {
-        type_: EventType::Warning,
+        type_,
         reason: d.rule.name.to_string(),
         note: Some(truncate_bytes(&d.one_line(), MAX_NOTE_BYTES)),
         action: action(d),

@@ -200,5 +200,5 @@ Event reasons the controller publishes: each rule id in PascalCase (src/rules/<r
 tests/chart checks this list against the rule files.
 */}}
 {{- define "snippet-guard.eventReasons" -}}
-{{- list "RedundantForwardedProto" "DuplicateControllerHeader" "DuplicateSnippetHeader" "IneffectiveEmptyHeader" "IneffectiveInheritedHeader" "InvalidSnippet" | toJson }}
+{{- list "RedundantForwardedProto" "DuplicateControllerHeader" "DuplicateSnippetHeader" "IneffectiveEmptyHeader" "IneffectiveInheritedHeader" "InvalidSnippet" "IgnoredSnippet" "UnknownSuppression" | toJson }}
 {{- end }}

@@ -260,9 +260,9 @@ async fn configmap_change_rechecks_the_ingresses_it_affects() {
             .for_each(|()| std::future::ready(())),
     );
 
-    // A bad and a clean Ingress arrive through the initial list.
+    // A bad Ingress and one without snippets arrive through the initial list.
     let bad = Ingress::test("shop", "django-api").with_snippet(XFP);
-    let clean = Ingress::test("shop", "web").with_snippet(CLEAN);
+    let clean = Ingress::test("shop", "web");
     tx.send(watcher::Event::Init).unwrap();
     tx.send(watcher::Event::InitApply(bad)).unwrap();
     tx.send(watcher::Event::InitApply(clean)).unwrap();
@@ -277,18 +277,20 @@ async fn configmap_change_rechecks_the_ingresses_it_affects() {
     assert_eq!(reader.len(), 2);
 
     // The controller ConfigMap turns annotation snippets off: ingress-nginx no longer renders
-    // the snippet, so the bad Ingress is clean now; the clean one stays silent.
+    // the snippet. The duplicate is gone, but the snippet is ignored (and would send the header
+    // twice once the gate opens): one Warning says so; the other Ingress stays silent.
     let deny = controller_configmap(&[("allow-snippet-annotations", "false")]);
     levers
         .config
         .send_replace(Arc::new(ConfigSnapshot::of(&[deny], &[])));
     verifier
         .run(vec![
-            Scenario::EventPublished(resolved(
+            Scenario::EventPublished(warning(
                 "shop",
                 "django-api",
-                "Ingress",
-                "redundant-forwarded-proto",
+                "IgnoredSnippet",
+                "LintConfigurationSnippetLine1",
+                "ignored-snippet: this snippet is not rendered",
             )),
             Scenario::NoCalls,
         ])

@@ -13,8 +13,8 @@ use std::hash::BuildHasher;
 use crate::diagnostic::{Diagnostic, ObjectRef};
 use crate::headers::{Family, TemplateHeader, Voice};
 use crate::model::Provenance;
-use crate::nginx::ast::Directive;
-use crate::nginx::context::Ctx;
+use crate::nginx::ast::{Block, Body, Config, Directive};
+use crate::nginx::context::{Ctx, validate};
 use crate::nginx::parser::PARALLEL_MIN;
 use crate::rules::{
     self, HeaderLine, LocationKind, LocationModel, Origin, ParsedSnippet, RuleSet, UserLine,
@@ -37,14 +37,15 @@ pub fn check<S: BuildHasher + Sync>(
 ) {
     let map = SourceMap::identity(file, 0, f.text.len() as u32);
     let snippet = ParsedSnippet::whole_file(Provenance::NginxConf, f, &map, None);
+    let root = root_context(snippet.src(), &snippet.config);
     let whole_tree = |out: &mut Vec<Diagnostic>| {
         if rules.has(&rules::invalid_snippet::INVALID_SNIPPET) {
-            rules::invalid_snippet::check(&snippet, Ctx::MAIN, &voice, out);
+            rules::invalid_snippet::check(&snippet, root, &voice, out);
         }
         if rules.has(&rules::ineffective_inherited_header::INEFFECTIVE_INHERITED_HEADER) {
             rules::ineffective_inherited_header::check(
                 &snippet,
-                Ctx::MAIN,
+                root,
                 &|h: &str| owned.contains(&h.to_ascii_lowercase()),
                 &voice,
                 out,
@@ -55,7 +56,7 @@ pub fn check<S: BuildHasher + Sync>(
     let settings = &settings;
     if f.text.len() < PARALLEL_MIN {
         whole_tree(out);
-        check_locations(&snippet, settings, owned, out);
+        check_locations(&snippet, root, settings, owned, out);
         return;
     }
     let whole_tree = &whole_tree;
@@ -66,7 +67,7 @@ pub fn check<S: BuildHasher + Sync>(
             let _ = f.line_of(0);
             found
         });
-        check_locations(&snippet, settings, owned, out);
+        check_locations(&snippet, root, settings, owned, out);
         out.extend(beside.join());
     });
     // Freeing the tree of a large file takes milliseconds the caller need not wait for. (With
@@ -77,15 +78,73 @@ pub fn check<S: BuildHasher + Sync>(
         .spawn(move || drop(tree));
 }
 
-/// Every `location` of the file, with the server it is in.
+/// The context a file's top level stands in: `main` for a whole `nginx.conf`; for a fragment
+/// meant to be included elsewhere (a `conf.d/*.conf` of `server` blocks, a file of `location`
+/// blocks), the context that accepts its top-level directives.
+///
+/// Each of main, http, server and location is tried on the top-level directives alone (their
+/// blocks are not looked into: what is inside does not depend on where the file is included);
+/// the one nginx would refuse the fewest of wins, and main wins a tie. So a whole configuration
+/// is read as one, with its misplaced directives reported, and only a file that is plainly a
+/// fragment is read as one.
+#[must_use]
+pub fn root_context(src: &str, config: &Config) -> Ctx {
+    let top = Config {
+        directives: config
+            .directives
+            .iter()
+            .map(|d| Directive {
+                name: d.name,
+                args: d.args.clone(),
+                block: d.block.as_ref().map(|b| {
+                    Box::new(Block {
+                        span: b.span,
+                        body: Body::Opaque,
+                    })
+                }),
+                span: d.span,
+            })
+            .collect(),
+        ..Config::default()
+    };
+    let refused = |ctx| validate(src, &top, ctx).len();
+    let main = refused(Ctx::MAIN);
+    if main == 0 {
+        return Ctx::MAIN;
+    }
+    let mut best = (main, Ctx::MAIN);
+    for ctx in [Ctx::HTTP, Ctx::SERVER, Ctx::LOCATION] {
+        let n = refused(ctx);
+        if n < best.0 {
+            best = (n, ctx);
+        }
+    }
+    best.1
+}
+
+/// Every `location` of the file, with the server it is in (a file of server level: its own
+/// `server_name`).
 fn check_locations<S: BuildHasher>(
     snippet: &ParsedSnippet<'_>,
+    root: Ctx,
     settings: &(Voice, RuleSet),
     owned: &HashSet<String, S>,
     out: &mut Vec<Diagnostic>,
 ) {
     let src = snippet.src();
-    let mut stack: Vec<(&[Directive], Option<&str>)> = vec![(&snippet.config.directives, None)];
+    let top = &snippet.config.directives;
+    let name_of = |dirs: &[Directive]| {
+        dirs.iter()
+            .find(|c| c.name(src) == "server_name")
+            .and_then(|c| c.args.first())
+            .map(|w| w.inner(src))
+    };
+    let top_server = if root == Ctx::SERVER {
+        name_of(top)
+    } else {
+        None
+    };
+    let mut stack: Vec<(&[Directive], Option<&str>)> = vec![(top, top_server)];
     while let Some((dirs, server_name)) = stack.pop() {
         for d in dirs {
             if d.block.is_none() {
@@ -93,15 +152,7 @@ fn check_locations<S: BuildHasher>(
             }
             match d.name(src) {
                 "http" => stack.push((d.children(), None)),
-                "server" => {
-                    let name = d
-                        .children()
-                        .iter()
-                        .find(|c| c.name(src) == "server_name")
-                        .and_then(|c| c.args.first())
-                        .map(|w| w.inner(src));
-                    stack.push((d.children(), name));
-                }
+                "server" => stack.push((d.children(), name_of(d.children()))),
                 "location" => {
                     check_location(snippet, d, server_name, settings, owned, out);
                     stack.push((d.children(), server_name));
@@ -193,7 +244,7 @@ fn check_location<S: BuildHasher>(
                     source: source.clone(),
                     object: object.clone(),
                     snippet_line: None,
-                    inline_ignores: snippet.inline_ignores(d.span.start),
+                    inline_ignores: snippet.inline_ignores(d.span),
                     specificity: 1,
                     from_header_map: false,
                 })
@@ -284,6 +335,57 @@ mod tests {
             d.windows(2)
                 .all(|w| w[0].primary.span.start < w[1].primary.span.start)
         );
+    }
+
+    fn ids(name: &str, conf: &str) -> Vec<(&'static str, String)> {
+        let mut ws = Workspace::new();
+        add_text(&mut ws, name, conf, Format::Conf);
+        check(&ws, &Settings::default())
+            .iter()
+            .map(|d| (d.rule.id, d.message.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_fragment_is_checked_where_it_is_included() {
+        use super::root_context;
+        use crate::nginx::context::Ctx;
+        use crate::nginx::parser::parse;
+        let root = |src: &str| root_context(src, &parse(src));
+        assert_eq!(
+            root("events {}\nhttp { server { listen 80; } }\n"),
+            Ctx::MAIN
+        );
+        assert_eq!(
+            root("server { listen 80; }\nupstream u { server a; }\n"),
+            Ctx::HTTP
+        );
+        assert_eq!(
+            root("listen 80;\nlocation / { proxy_pass http://a; }\n"),
+            Ctx::SERVER
+        );
+        assert_eq!(root("proxy_pass http://a;\n"), Ctx::LOCATION);
+        // A whole configuration with a misplaced line stays one: the line is reported.
+        assert_eq!(
+            root("events {}\nproxy_set_header X a;\nhttp { server { listen 80; } }\n"),
+            Ctx::MAIN
+        );
+
+        // conf.d/default.conf: `server` at the top is in place inside http.
+        let server = "server {\n  listen 80;\n  server_name a.example.com;\n  location / {\n    proxy_set_header X-Real-IP $remote_addr;\n    proxy_set_header X-Real-IP $remote_addr;\n    proxy_pass http://a;\n  }\n}\n";
+        let found = ids("default.conf", server);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "duplicate-controller-header");
+        // A file of server level: `location` and `listen` are in place.
+        let locations = "listen 8080;\nserver_name b.example.com;\nlocation /api/ {\n  proxy_set_header X-Forwarded-Proto $scheme;\n  proxy_set_header X-Forwarded-Proto $scheme;\n  proxy_pass http://api;\n}\n";
+        let found = ids("locations.conf", locations);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "redundant-forwarded-proto");
+        // A whole configuration still reports a server block at the top level.
+        let misplaced = "events {}\nhttp {}\nserver { listen 80; }\n";
+        let found = ids("nginx.conf", misplaced);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1.contains("not allowed here"), "{found:?}");
     }
 
     fn location(lines: &str) -> Vec<&'static str> {

@@ -130,6 +130,15 @@ impl Context {
         &self.settings
     }
 
+    /// What the configuration leaves undecided, once per run (`lint` prints these on stderr).
+    #[must_use]
+    pub fn warnings(&self) -> Vec<String> {
+        self.controllers
+            .iter()
+            .flat_map(|c| c.prepared.warnings())
+            .collect()
+    }
+
     /// The configuration objects the context was built from.
     #[must_use]
     pub fn config(&self) -> &[Object] {
@@ -177,6 +186,16 @@ impl Context {
                 }
             }
             Object::IngressClass(_) => {}
+        }
+        if self
+            .rules
+            .has(&crate::rules::unknown_suppression::UNKNOWN_SUPPRESSION)
+        {
+            crate::rules::unknown_suppression::annotations(
+                object.meta(),
+                SUPPRESSION_PREFIX,
+                &mut out,
+            );
         }
         self.finish(object, out)
     }

@@ -9,6 +9,11 @@
 //! Documents are read through hand-written visitors rather than derived structs so that a document
 //! that is not a Kubernetes object (a list, a scalar, a Helm values file) is skipped instead of
 //! failing the file, and values of the wrong type become diagnostics.
+//!
+//! A value reached through a YAML alias (`*snip`, or a `<<: *ann` merge key) is placed at the
+//! anchored text it copies, so a finding in it points at the line the user wrote. A list or a
+//! mapping where a string belongs is kept as a word ("a list"), never built: an alias can copy one
+//! many times over.
 
 use std::fmt;
 
@@ -16,12 +21,78 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_saphyr::Spanned;
+use serde_saphyr::budget::BudgetBreach;
 
 use crate::model::{Entry, LoadError, Meta, Object, ObjectRef, Text, Workspace, handled_kind};
-use crate::source::{FileId, Location, SourceMap, Span};
+use crate::source::{FileId, Location, SourceFile, SourceMap, Span};
 
 /// A value with its place in the file.
-type Sp = Spanned<Value>;
+type Sp = Spanned<Val>;
+
+/// A value where the engine wants a string: a scalar as read, or just the kind of a collection.
+enum Val {
+    Scalar(Value),
+    List,
+    Map,
+}
+
+impl<'de> Deserialize<'de> for Val {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Val;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Val, E> {
+                Ok(Val::Scalar(Value::String(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Val, E> {
+                Ok(Val::Scalar(Value::String(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Val, E> {
+                Ok(Val::Scalar(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Val, E> {
+                Ok(Val::Scalar(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Val, E> {
+                Ok(Val::Scalar(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Val, E> {
+                Ok(Val::Scalar(Value::from(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Val, E> {
+                Ok(Val::Scalar(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<Val, E> {
+                Ok(Val::Scalar(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Val::List)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Val::Map)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A mapping key: its text when it is a string. Other keys (numbers, `~`, lists) are kept out of
+/// the way: a document that is not a Kubernetes object may have them.
+struct Key(Option<String>);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Key(match Val::deserialize(d)? {
+            Val::Scalar(Value::String(s)) => Some(s),
+            _ => None,
+        }))
+    }
+}
 
 /// One YAML document: a Kubernetes object, or something else that is skipped.
 enum RawDoc {
@@ -67,8 +138,8 @@ impl<'de> Deserialize<'de> for RawDoc {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawDoc, A::Error> {
                 let mut o = RawObject::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
+                while let Some(Key(key)) = map.next_key::<Key>()? {
+                    match key.as_deref().unwrap_or_default() {
                         "apiVersion" => o.api_version = Some(map.next_value()?),
                         "kind" => o.kind = Some(map.next_value()?),
                         "metadata" => o.metadata = Some(map.next_value()?),
@@ -122,8 +193,8 @@ impl<'de> Deserialize<'de> for RawMeta {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMeta, A::Error> {
                 let mut m = RawMeta::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
+                while let Some(Key(key)) = map.next_key::<Key>()? {
+                    match key.as_deref().unwrap_or_default() {
                         "name" => m.name = Some(map.next_value()?),
                         "namespace" => m.namespace = Some(map.next_value()?),
                         "annotations" => m.annotations = Some(map.next_value()?),
@@ -153,8 +224,8 @@ impl<'de> Deserialize<'de> for RawSpec {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawSpec, A::Error> {
                 let mut s = RawSpec::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
+                while let Some(Key(key)) = map.next_key::<Key>()? {
+                    match key.as_deref().unwrap_or_default() {
                         "ingressClassName" => s.ingress_class_name = Some(map.next_value()?),
                         "controller" => s.controller = Some(map.next_value()?),
                         _ => {
@@ -196,24 +267,83 @@ impl<'de> Deserialize<'de> for RawMap {
     }
 }
 
-/// Limits that keep hostile YAML bounded: aliases are capped (no billion laughs), and streams of
-/// many documents are allowed.
-fn options() -> serde_saphyr::Options {
+/// Deepest nesting of lists and mappings read; no Kubernetes object comes near it.
+const MAX_DEPTH: usize = 64;
+/// Documents in one file.
+const MAX_DOCUMENTS: usize = 100_000;
+/// Lists, mappings and scalars in one file (a value copied by an alias counts each time).
+const MAX_NODES: usize = 10_000_000;
+const MAX_EVENTS: usize = 20_000_000;
+/// Values copied by aliases in one file, in all: each `*alias` copies the value its `&anchor`
+/// names. Hundreds of aliases of even large anchored blocks stay far below; a billion-laughs
+/// bomb passes it within its first lines.
+const MAX_ALIAS_COPIES: usize = 250_000;
+/// Values held in memory because an anchor names them (counted again when they are themselves
+/// copies, or inside more than one anchored value): about 200 bytes each.
+const MAX_ANCHORED_VALUES: usize = 50_000;
+/// Bytes of decoded text held for anchored values.
+const MAX_ANCHORED_BYTES: usize = 16 << 20;
+/// Bytes of text that aliases may copy, beyond the file's own. Decoded values are no longer than
+/// the text they are written in (but for a few escapes such as `\L`, and tags such as `!!str`,
+/// counted spelled out), so only copies take them much past the file's size.
+const MAX_ALIAS_TEXT_BYTES: usize = 16 << 20;
+
+/// Limits that keep hostile YAML bounded in time and memory (no billion laughs), and let streams
+/// of many documents through. `len` is the size of the file.
+fn options(len: usize) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_documents = 100_000;
-    budget.max_nodes = 10_000_000;
-    budget.max_events = 20_000_000;
+    budget.max_total_scalar_bytes = len.saturating_add(MAX_ALIAS_TEXT_BYTES);
+    budget.max_documents = MAX_DOCUMENTS;
+    budget.max_nodes = MAX_NODES;
+    budget.max_events = MAX_EVENTS;
+    budget.max_depth = MAX_DEPTH;
+    // Flow collections (`[[[...`, JSON) stop at the same depth as block ones, with the same error.
+    budget.flow_nesting_limit = MAX_DEPTH;
+    budget.max_recorded_anchor_events = MAX_ANCHORED_VALUES;
+    budget.max_recorded_anchor_bytes = MAX_ANCHORED_BYTES;
+    // One anchor used by hundreds of aliases (shared labels) is ordinary, and the limits above
+    // already bound what aliases cost: the aliases-per-anchor heuristic would refuse real files.
+    budget.enforce_alias_anchor_ratio = false;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = MAX_ALIAS_COPIES;
+    // Comments are never read: a block of more than a few dozen comment lines would otherwise
+    // overflow the parser's comment look-ahead and fail the file.
+    options.emit_comments = false;
     options
 }
 
-/// The byte span of a value in the file, if known.
-fn byte_span(sp: &Sp) -> Option<Span> {
-    let s = sp.referenced.span();
-    let start = s.byte_offset()? as usize;
-    let len = s.byte_len()? as usize;
-    Some(Span::new(start, start + len))
+/// The byte span of a place the YAML reader reports: its byte span when it has one, else from
+/// its line and column (a syntax error has only those), as many characters long as it says.
+fn place(file: &SourceFile, at: &serde_saphyr::Location) -> Option<Span> {
+    let text = file.text.as_str();
+    let span = at.span();
+    if let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) {
+        let start = usize::try_from(start).map_or(text.len(), |s| s.min(text.len()));
+        let end =
+            usize::try_from(len).map_or(text.len(), |l| start.saturating_add(l).min(text.len()));
+        return Some(Span::new(start, end));
+    }
+    if at.line() == 0 {
+        return None;
+    }
+    let line = file.line_range(usize::try_from(at.line()).unwrap_or(usize::MAX));
+    let column = usize::try_from(at.column().saturating_sub(1)).unwrap_or(usize::MAX);
+    let start = text[line.clone()]
+        .char_indices()
+        .nth(column)
+        .map_or(line.end, |(i, _)| line.start + i);
+    // A span of unknown length (or longer than the text) is one character.
+    let chars = match span.len() {
+        0 => 0,
+        n if n > text.len() as u64 => 1,
+        n => usize::try_from(n).unwrap_or(1),
+    };
+    let end = text[start..]
+        .char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(i, _)| start + i);
+    Some(Span::new(start, end))
 }
 
 /// Anchors from decoded-value offsets to raw-text offsets; see the module docs.
@@ -278,6 +408,16 @@ pub(crate) fn not_a_string(
         Value::Object(_) => "a mapping",
         _ => "not a string",
     };
+    wrong_type(location, what, key, kind, object)
+}
+
+fn wrong_type(
+    location: Location,
+    what: &str,
+    key: &str,
+    kind: &str,
+    object: &ObjectRef,
+) -> LoadError {
     LoadError {
         location,
         message: format!(
@@ -291,6 +431,16 @@ pub(crate) fn not_a_string(
 const STRINGS_HELP: &str =
     "Kubernetes stores annotation and ConfigMap values as strings: quote the value";
 
+/// What the items of a `List` take from it when they do not say: an `IngressList` from the API
+/// server (`kubectl get --raw`, `curl`) leaves `kind` and `apiVersion` out of its items.
+struct ListDefaults {
+    /// `Ingress` for an `IngressList`; none for kubectl's `kind: List`.
+    kind: Option<String>,
+    api_version: Option<String>,
+    /// The list's `kind`, where an item without `kind` or name is placed.
+    location: Location,
+}
+
 struct Loader<'w> {
     ws: &'w mut Workspace,
     file: FileId,
@@ -298,24 +448,38 @@ struct Loader<'w> {
 }
 
 impl Loader<'_> {
+    /// Where a value sits. A value reached through an alias (`*snip`, or a `<<: *ann` merge) is
+    /// placed at the anchored text it copies, so that a line inside it is found; a list or
+    /// mapping copied that way (no text of its own to point into) at the alias.
+    fn span(&self, sp: &Sp) -> Option<Span> {
+        let file = self.ws.sources.get(self.file);
+        let defined = place(file, &sp.defined);
+        if sp.defined != sp.referenced
+            && let Some(d) = defined.filter(|d| !d.is_empty())
+        {
+            return Some(d);
+        }
+        place(file, &sp.referenced).or(defined)
+    }
+
     fn location(&self, sp: &Sp) -> Location {
         Location {
             file: self.file,
-            span: byte_span(sp).unwrap_or_default(),
+            span: self.span(sp).unwrap_or_default(),
         }
     }
 
     fn string(sp: &Sp) -> Option<String> {
         match &sp.value {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
+            Val::Scalar(Value::String(s)) => Some(s.clone()),
+            Val::Scalar(Value::Number(n)) => Some(n.to_string()),
+            Val::Scalar(Value::Bool(b)) => Some(b.to_string()),
             _ => None,
         }
     }
 
     fn text(&self, sp: &Sp, value: String) -> Text {
-        let Some(span) = byte_span(sp) else {
+        let Some(span) = self.span(sp) else {
             return Text {
                 value,
                 map: SourceMap::identity(self.file, 0, 0),
@@ -346,56 +510,78 @@ impl Loader<'_> {
                 self.problem(loc, format!("{what} key is not a string"), Some(object));
                 continue;
             };
-            match &v.value {
-                Value::String(s) => {
+            let kind = match &v.value {
+                Val::Scalar(Value::String(s)) => {
                     let value = self.text(&v, s.clone());
                     out.push(Entry {
                         key,
                         key_location: self.location(&k),
                         value,
                     });
+                    continue;
                 }
-                Value::Null => {}
-                other => {
-                    let loc = self.location(&v);
-                    self.ws
-                        .load_errors
-                        .push(not_a_string(loc, what, &key, other, object));
-                }
-            }
+                Val::Scalar(Value::Null) => continue,
+                Val::Scalar(Value::Number(_)) => "a number",
+                Val::Scalar(Value::Bool(_)) => "a boolean",
+                Val::List => "a list",
+                Val::Map => "a mapping",
+                Val::Scalar(_) => "not a string",
+            };
+            let loc = self.location(&v);
+            self.ws
+                .load_errors
+                .push(wrong_type(loc, what, &key, kind, object));
         }
         out
     }
 
-    fn add(&mut self, doc: RawDoc) {
+    fn add(&mut self, doc: RawDoc, list: Option<&ListDefaults>) {
         let RawDoc::Object(o) = doc else { return };
         let RawObject {
             api_version,
-            kind,
+            kind: kind_sp,
             metadata,
             data,
             spec,
             items,
         } = *o;
+        let own_kind = kind_sp.as_ref().and_then(Self::string);
+        let own_api_version = api_version.as_ref().and_then(Self::string);
+        let metadata = metadata.unwrap_or_default();
+        // An object is placed at its `kind`; an item of an API list, which has none, at its name
+        // or else at the list's `kind`.
+        let location = kind_sp
+            .as_ref()
+            .or(metadata.name.as_ref())
+            .map(|sp| self.location(sp))
+            .or(list.map(|l| l.location))
+            .unwrap_or(Workspace::file_start(self.file));
         if let Some(items) = items {
+            let defaults = ListDefaults {
+                kind: own_kind
+                    .as_deref()
+                    .and_then(|k| k.strip_suffix("List"))
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned),
+                api_version: own_api_version.clone(),
+                location,
+            };
             for item in items {
-                self.add(item);
+                self.add(item, Some(&defaults));
             }
         }
-        let Some(kind_sp) = kind else { return };
-        let kind = Self::string(&kind_sp).unwrap_or_default();
-        let api_version = api_version
-            .as_ref()
-            .and_then(Self::string)
+        let Some(kind) = own_kind.or_else(|| list.and_then(|l| l.kind.clone())) else {
+            return;
+        };
+        let api_version = own_api_version
+            .or_else(|| list.and_then(|l| l.api_version.clone()))
             .unwrap_or_default();
-        let handled = handled_kind(&api_version, &kind);
-        if !handled {
+        if !handled_kind(&api_version, &kind) {
             return;
         }
-        let metadata = metadata.unwrap_or_default();
         let object = ObjectRef {
             api_version,
-            kind: kind.clone(),
+            kind,
             namespace: metadata.namespace.as_ref().and_then(Self::string),
             name: metadata
                 .name
@@ -409,18 +595,18 @@ impl Loader<'_> {
             .into_iter()
             .map(|e| (e.key, e.value.value))
             .collect();
+        let data = if object.kind == "ConfigMap" {
+            self.entries(data, "ConfigMap key", &object)
+        } else {
+            Vec::new()
+        };
         let meta = Meta {
             object,
             annotations,
             labels,
-            location: self.location(&kind_sp),
+            location,
         };
         let spec = spec.unwrap_or_default();
-        let data = if kind == "ConfigMap" {
-            self.entries(data, "ConfigMap key", &meta.object)
-        } else {
-            Vec::new()
-        };
         let obj = Object::build(
             meta,
             spec.ingress_class_name.as_ref().and_then(Self::string),
@@ -431,31 +617,159 @@ impl Loader<'_> {
     }
 }
 
+const NOT_CHECKED: &str = "nothing in this file was checked";
+
+/// Why a file could not be read and what to do about it, in the user's terms. `text` is the file
+/// and `at` where reading stopped.
+fn explain(e: &serde_saphyr::Error, text: &str, at: usize) -> (String, String) {
+    use serde_saphyr::Error as E;
+    use serde_saphyr::MessageFormatter as _;
+    let syntax = || format!("fix the YAML syntax; {NOT_CHECKED}");
+    match e.without_snippet() {
+        E::AliasError { error, .. } => explain(error, text, at),
+        E::ExternalMessage { source, msg, .. } => match source.as_ref() {
+            serde_saphyr::ExternalMessageSource::Parser(scan)
+                if matches!(
+                    scan.kind(),
+                    serde_saphyr::granit_parser::ErrorKind::RecursionLimitExceeded
+                ) =>
+            {
+                too_deep()
+            }
+            _ => (msg.clone(), syntax()),
+        },
+        E::UnknownAnchor { .. } => match alias_name(text, at) {
+            Some(name) => (
+                format!(
+                    "alias `*{name}` names no anchor: no `&{name}` comes before it in this document"
+                ),
+                format!(
+                    "write `&{name}` on the value to copy, before its first alias and in the same document (anchors do not carry over `---`); {NOT_CHECKED}"
+                ),
+            ),
+            None => (
+                "an alias names no anchor before it in this document".into(),
+                format!("anchors do not carry over `---`; {NOT_CHECKED}"),
+            ),
+        },
+        E::DuplicateMappingKey { key, .. } => (
+            key.as_ref().map_or_else(
+                || "duplicate key in a mapping".into(),
+                |k| format!("duplicate key `{k}`"),
+            ),
+            format!("a key may appear once in a mapping: keep one of them; {NOT_CHECKED}"),
+        ),
+        E::Eof { .. } => ("the file ends in the middle of a value".into(), syntax()),
+        E::Budget { breach, .. } => over_budget(breach),
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => alias_bomb(),
+        E::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        } => (
+            format!("{unexpected} where {expected} belongs"),
+            format!("fix this value; {NOT_CHECKED}"),
+        ),
+        other => (
+            serde_saphyr::UserMessageFormatter
+                .format_message(other)
+                .into_owned(),
+            syntax(),
+        ),
+    }
+}
+
+fn too_deep() -> (String, String) {
+    (
+        format!("lists and mappings nested deeper than {MAX_DEPTH} levels"),
+        format!("no Kubernetes object nests this deep: is this the file you meant? {NOT_CHECKED}"),
+    )
+}
+
+fn alias_bomb() -> (String, String) {
+    (
+        "too many alias expansions (a YAML alias bomb?)".into(),
+        format!(
+            "each `*alias` copies the value its `&anchor` names, and here the copies add up past \
+             what snippet-guard reads; write the values out or use fewer aliases; {NOT_CHECKED}"
+        ),
+    )
+}
+
+fn over_budget(breach: &BudgetBreach) -> (String, String) {
+    let split = || format!("split the file; {NOT_CHECKED}");
+    match breach {
+        BudgetBreach::Depth { .. } => too_deep(),
+        BudgetBreach::AliasAnchorRatio { .. }
+        | BudgetBreach::RecordedAnchorEvents { .. }
+        | BudgetBreach::RecordedAnchorBytes { .. } => alias_bomb(),
+        BudgetBreach::Aliases { .. } => ("too many aliases (`*name`)".into(), alias_bomb().1),
+        BudgetBreach::Anchors { .. } => ("too many anchors (`&name`)".into(), split()),
+        BudgetBreach::MergeKeys { .. } => (
+            "too many merge keys (`<<`)".into(),
+            format!("write the merged values out; {NOT_CHECKED}"),
+        ),
+        BudgetBreach::Documents { .. } => (
+            format!("more than {MAX_DOCUMENTS} documents in one file"),
+            split(),
+        ),
+        BudgetBreach::Nodes { .. } => (
+            format!(
+                "more than {MAX_NODES} values in one file (a value an alias copies counts each time)"
+            ),
+            split(),
+        ),
+        BudgetBreach::Events { .. } => ("too many values in one file".into(), split()),
+        BudgetBreach::ScalarBytes { .. } => (
+            format!(
+                "aliases copy more than {} MiB of text (a YAML alias bomb?)",
+                MAX_ALIAS_TEXT_BYTES >> 20
+            ),
+            alias_bomb().1,
+        ),
+        BudgetBreach::SequenceUnbalanced => (
+            "a list or mapping ends that never started".into(),
+            format!("fix the YAML syntax; {NOT_CHECKED}"),
+        ),
+        _ => (
+            "the file is too large or too complex to read".into(),
+            split(),
+        ),
+    }
+}
+
+/// The name of the alias written at `at` (`*name`), if there is one.
+fn alias_name(text: &str, at: usize) -> Option<&str> {
+    let rest = text.get(at..)?.strip_prefix('*')?;
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '{' | '}'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
 /// Read every document of a YAML or JSON file already added to `ws.sources` as `file`.
 pub fn load(ws: &mut Workspace, file: FileId) {
     let text = ws.sources.get(file).text.clone();
-    match serde_saphyr::from_multiple_with_options::<RawDoc>(&text, options()) {
+    match serde_saphyr::from_multiple_with_options::<RawDoc>(&text, options(text.len())) {
         Ok(docs) => {
             let mut loader = Loader { ws, file, text };
             for doc in docs {
-                loader.add(doc);
+                loader.add(doc, None);
             }
         }
         Err(e) => {
             let span = e
                 .location()
-                .and_then(|l| {
-                    let s = l.span();
-                    s.byte_offset()
-                        .map(|o| Span::new(o as usize, (o as usize + 1).min(text.len())))
-                })
+                .and_then(|l| place(ws.sources.get(file), &l))
                 .unwrap_or_default();
-            let message = e.to_string();
-            let first = message.lines().next().unwrap_or("invalid YAML").trim();
+            let (reason, help) = explain(&e, &text, span.start as usize);
             ws.load_errors.push(LoadError {
                 location: Location { file, span },
-                message: format!("cannot read this file as YAML or JSON: {first}"),
-                help: Some("fix the YAML syntax; nothing in this file was checked".into()),
+                message: format!("cannot read this file as YAML or JSON: {reason}"),
+                help: Some(help),
                 object: None,
             });
         }
@@ -464,6 +778,8 @@ pub fn load(ws: &mut Workspace, file: FileId) {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
     use crate::source::SourceFile;
 
@@ -529,5 +845,140 @@ mod tests {
     fn broken_yaml_is_one_diagnostic() {
         let ws = load_str("kind: [\n");
         assert_eq!(ws.load_errors.len(), 1);
+    }
+
+    /// The file text a location covers, and its 1-based line and column.
+    fn at(ws: &Workspace, loc: Location) -> (String, usize, usize) {
+        let f = ws.sources.get(loc.file);
+        let lc = f.line_col(loc.span.start);
+        (f.text[loc.span.range()].to_string(), lc.line, lc.column)
+    }
+
+    #[test]
+    fn items_of_an_api_list_take_kind_and_api_version_from_it() {
+        let src = r#"{"kind":"IngressList","apiVersion":"networking.k8s.io/v1","metadata":{},"items":[{"metadata":{"name":"web","namespace":"a"},"spec":{"ingressClassName":"nginx"}},{"kind":"Ingress","apiVersion":"extensions/v1beta1","metadata":{"name":"old"}}]}
+---
+kind: ConfigMapList
+apiVersion: v1
+items:
+- metadata: {name: cm}
+  data: {a: b}
+---
+kind: IngressClassList
+apiVersion: networking.k8s.io/v1
+items:
+- metadata: {name: nginx}
+  spec: {controller: k8s.io/ingress-nginx}
+---
+kind: List
+apiVersion: v1
+items:
+- metadata: {name: no-kind}
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: typed}}
+"#;
+        let ws = load_str(src);
+        assert!(ws.load_errors.is_empty(), "{:?}", ws.load_errors);
+        let got: Vec<_> = ws
+            .objects
+            .iter()
+            .map(|o| {
+                let r = &o.meta().object;
+                format!("{} {} {}", r.api_version, r.kind, r.name)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "networking.k8s.io/v1 Ingress web",
+                "extensions/v1beta1 Ingress old",
+                "v1 ConfigMap cm",
+                "networking.k8s.io/v1 IngressClass nginx",
+                "v1 ConfigMap typed",
+            ]
+        );
+        // An item without `kind` is placed at its name.
+        assert_eq!(at(&ws, ws.objects[0].meta().location).0, "\"web\"");
+        let Object::IngressClass(class) = &ws.objects[3] else {
+            panic!("{:?}", ws.objects[3])
+        };
+        assert_eq!(class.controller, "k8s.io/ingress-nginx");
+        let Object::ConfigMap(cm) = &ws.objects[2] else {
+            panic!()
+        };
+        assert_eq!(cm.data[0].value.value, "b");
+    }
+
+    #[test]
+    fn read_errors_point_at_their_line_and_column() {
+        // (text, line, column, text at the place): syntax errors carry no byte offset, only a
+        // line and a column in characters (the `é`s before the error are two bytes each).
+        for (src, line, column, text) in [
+            ("a: b\nc: d\n   e: [f\n", 3, 5, ":"),
+            ("a: b\nc: \"éé\": x\n", 2, 8, ":"),
+            ("kind: ConfigMap\ndata:\n  a: \"b\n", 3, 6, "\""),
+            ("kind: ConfigMap\ndata:\n  e: *nope\n", 3, 6, "*"),
+            (&format!("x: {}", "[".repeat(100)), 1, 4 + MAX_DEPTH, "["),
+            ("kind: ConfigMap\nkind: Ingress\n", 2, 1, "kind"),
+        ] {
+            let ws = load_str(src);
+            assert_eq!(ws.load_errors.len(), 1, "{src}");
+            let e = &ws.load_errors[0];
+            assert_eq!(
+                at(&ws, e.location),
+                (text.to_string(), line, column),
+                "{src}: {e:?}"
+            );
+            assert!(!e.message.contains("line"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_value_through_an_alias_maps_into_the_anchored_text() {
+        let src = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: a\n    annotations: &ann\n      x: \"y\"\n  data:\n    location-snippet: &snip |\n      more_set_headers \"A: b\";\n      proxy_set_header X-Forwarded-Proto $scheme;\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: b\n    annotations:\n      <<: *ann\n  data:\n    location-snippet: *snip\n";
+        let ws = load_str(src);
+        assert!(ws.load_errors.is_empty(), "{:?}", ws.load_errors);
+        let Object::ConfigMap(b) = &ws.objects[1] else {
+            panic!()
+        };
+        let v = &b.data[0].value;
+        let from = v.value.find("proxy_set_header").unwrap();
+        let loc = v.map.map_span(Span::new(from, from + 16));
+        assert_eq!(at(&ws, loc), ("proxy_set_header".into(), 13, 7));
+        assert_eq!(at(&ws, v.location()).1, 12);
+        // A merged annotation: its key and value are the anchored ones.
+        let e = &b.meta.annotations[0];
+        assert_eq!(at(&ws, e.key_location), ("x".into(), 9, 7));
+        assert_eq!(at(&ws, e.value.location()), ("\"y\"".into(), 9, 10));
+    }
+
+    #[test]
+    fn keys_that_are_not_strings_do_not_fail_the_file() {
+        let ws = load_str(
+            "~: x\n1: [a]\n? [a, b]\n: c\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, 7: y}\ndata: {a: b}\n",
+        );
+        assert!(ws.load_errors.is_empty(), "{:?}", ws.load_errors);
+        assert_eq!(ws.objects.len(), 1);
+    }
+
+    #[test]
+    fn a_long_block_of_comments_is_read() {
+        let comments = (0..100).fold(String::new(), |mut s, i| {
+            let _ = writeln!(s, "  # note {i}");
+            s
+        });
+        let ws = load_str(&format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n{comments}  a: b\n"
+        ));
+        assert!(ws.load_errors.is_empty(), "{:?}", ws.load_errors);
+        assert_eq!(ws.objects.len(), 1);
+    }
+
+    #[test]
+    fn alias_names() {
+        assert_eq!(alias_name("a: *snip\n", 3), Some("snip"));
+        assert_eq!(alias_name("[*a,*b]", 1), Some("a"));
+        assert_eq!(alias_name("a: b", 3), None);
+        assert_eq!(alias_name("*", 0), None);
+        assert_eq!(alias_name("x", 9), None);
     }
 }

@@ -151,38 +151,76 @@ pub struct Comment {
 }
 
 /// Why a text is not valid nginx syntax.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+///
+/// Displayed as in a snippet; [`SyntaxErrorKind::message`] words it for a whole file.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SyntaxErrorKind {
     /// A `;`, `{` or `}` where nginx does not accept one.
-    #[error("unexpected \"{0}\"")]
     Unexpected(char),
     /// A quoted word followed directly by another character.
-    #[error("unexpected \"{0}\" after a quoted string; a space, \";\" or \"{{\" must follow")]
     UnexpectedAfterQuote(char),
     /// The text ended inside a directive.
-    #[error("unexpected end of snippet, expecting \";\" or \"}}\"")]
     MissingSemicolon,
     /// The text ended inside a block.
-    #[error("unexpected end of snippet, expecting \"}}\"")]
     UnclosedBlock,
     /// The text ended inside a quoted string.
-    #[error("unexpected end of snippet inside a quoted string")]
     UnterminatedQuote,
     /// The text ended inside a `*_by_lua_block` body.
-    #[error("unexpected end of snippet inside a Lua block")]
     UnterminatedLua,
     /// More nested blocks than the parser follows.
-    #[error("blocks are nested more than {0} levels deep")]
     TooDeep(usize),
     /// The text contains a NUL byte, which nginx never accepts in a configuration.
-    #[error("NUL byte in configuration text")]
     NulByte,
 }
+
+/// What a parsed text is, for the wording of its syntax errors: nginx says "unexpected end of
+/// file" of an `nginx.conf`, and a snippet is not a file of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextKind {
+    /// A snippet (an annotation or ConfigMap value) that the controller inserts into its file.
+    Snippet,
+    /// A whole configuration file (`nginx.conf`).
+    File,
+}
+
+impl SyntaxErrorKind {
+    /// The message for this error in a text of kind `text`.
+    #[must_use]
+    pub fn message(&self, text: TextKind) -> String {
+        let end = match text {
+            TextKind::Snippet => "unexpected end of snippet",
+            TextKind::File => "unexpected end of file",
+        };
+        match self {
+            SyntaxErrorKind::Unexpected(c) => format!("unexpected \"{c}\""),
+            SyntaxErrorKind::UnexpectedAfterQuote(c) => format!(
+                "unexpected \"{c}\" after a quoted string; a space, \";\" or \"{{\" must follow"
+            ),
+            SyntaxErrorKind::MissingSemicolon => format!("{end}, expecting \";\" or \"}}\""),
+            SyntaxErrorKind::UnclosedBlock => format!("{end}, expecting \"}}\""),
+            SyntaxErrorKind::UnterminatedQuote => format!("{end} inside a quoted string"),
+            SyntaxErrorKind::UnterminatedLua => format!("{end} inside a Lua block"),
+            SyntaxErrorKind::TooDeep(n) => format!("blocks are nested more than {n} levels deep"),
+            SyntaxErrorKind::NulByte => "NUL byte in configuration text".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for SyntaxErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message(TextKind::Snippet))
+    }
+}
+
+impl std::error::Error for SyntaxErrorKind {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyntaxError {
     pub span: Span,
     pub kind: SyntaxErrorKind,
+    /// For a quoted string over several lines followed by a character that must not follow it:
+    /// its opening quote, most likely the one left unbalanced.
+    pub opened_at: Option<Span>,
 }
 
 /// The result of parsing: the directives that were recognised, all comments, and the syntax errors.
@@ -191,4 +229,38 @@ pub struct Config {
     pub directives: Vec<Directive>,
     pub comments: Vec<Comment>,
     pub errors: Vec<SyntaxError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_a_whole_file_is_the_end_of_a_file() {
+        let kind = SyntaxErrorKind::MissingSemicolon;
+        assert_eq!(
+            kind.to_string(),
+            "unexpected end of snippet, expecting \";\" or \"}\""
+        );
+        assert_eq!(
+            kind.message(TextKind::File),
+            "unexpected end of file, expecting \";\" or \"}\""
+        );
+        for kind in [
+            SyntaxErrorKind::UnclosedBlock,
+            SyntaxErrorKind::UnterminatedQuote,
+            SyntaxErrorKind::UnterminatedLua,
+        ] {
+            let file = kind.message(TextKind::File);
+            assert!(file.starts_with("unexpected end of file"), "{file}");
+            assert_eq!(kind.message(TextKind::Snippet), kind.to_string());
+            assert!(!file.contains("snippet"), "{file}");
+        }
+        // Errors that are not about the end read the same in both.
+        let kind = SyntaxErrorKind::Unexpected('}');
+        assert_eq!(
+            kind.message(TextKind::File),
+            kind.message(TextKind::Snippet)
+        );
+    }
 }

@@ -3,9 +3,13 @@
 //! The table covers the directives that appear in ingress-nginx snippets and rendered
 //! configurations. A directive that is not in the table is not checked: controller images carry
 //! many third-party modules, and reporting an "unknown directive" we merely do not know would be a
-//! false positive. The messages repeat nginx's own wording so that users recognise them.
+//! false positive. The one exception is a name that is a known directive written with capitals or
+//! `-` (`PROXY_SET_HEADER`, `proxy-set-header`): nginx names are case-sensitive, lowercase and
+//! joined by `_`, so nginx rejects it, whatever modules it carries. (Capitals alone prove nothing:
+//! NAXSI's directives are `SecRulesEnabled`, `BasicRule`.) The messages repeat nginx's own wording
+//! so that users recognise them.
 
-use crate::nginx::ast::{Body, Config, Directive};
+use crate::nginx::ast::{Body, Config, Directive, Quote};
 use crate::source::Span;
 
 /// A configuration context, as a bit so that a directive can list several.
@@ -240,6 +244,157 @@ fn spec(name: &str, parent: Ctx) -> Option<Spec> {
     }
 }
 
+/// Directives of nginx's own modules that the table does not judge, known by name only: a name
+/// that is one of them written with capitals or `-` is reported as unknown, with the right
+/// spelling. (Every name here is one nginx accepts; the table's names are known as well.)
+const KNOWN_NAMES: &[&str] = &[
+    "add_after_body",
+    "add_before_body",
+    "add_trailer",
+    "addition_types",
+    "aio",
+    "autoindex",
+    "client_body_in_file_only",
+    "client_body_temp_path",
+    "client_body_timeout",
+    "client_header_buffer_size",
+    "client_header_timeout",
+    "directio",
+    "disable_symlinks",
+    "etag",
+    "fastcgi_param",
+    "fastcgi_pass",
+    "grpc_buffer_size",
+    "grpc_ignore_headers",
+    "grpc_intercept_errors",
+    "grpc_next_upstream",
+    "grpc_socket_keepalive",
+    "grpc_ssl_certificate",
+    "grpc_ssl_certificate_key",
+    "grpc_ssl_name",
+    "grpc_ssl_server_name",
+    "grpc_ssl_trusted_certificate",
+    "grpc_ssl_verify",
+    "gunzip",
+    "gzip_buffers",
+    "gzip_comp_level",
+    "gzip_disable",
+    "gzip_http_version",
+    "gzip_min_length",
+    "gzip_proxied",
+    "gzip_static",
+    "gzip_types",
+    "gzip_vary",
+    "if_modified_since",
+    "ignore_invalid_headers",
+    "keepalive_requests",
+    "keepalive_time",
+    "large_client_header_buffers",
+    "limit_conn",
+    "limit_conn_status",
+    "limit_conn_zone",
+    "limit_rate",
+    "limit_rate_after",
+    "limit_req_status",
+    "limit_req_zone",
+    "lingering_close",
+    "lingering_time",
+    "lingering_timeout",
+    "log_format",
+    "log_not_found",
+    "log_subrequest",
+    "map_hash_bucket_size",
+    "map_hash_max_size",
+    "merge_slashes",
+    "mirror",
+    "mirror_request_body",
+    "open_file_cache",
+    "output_buffers",
+    "postpone_output",
+    "proxy_bind",
+    "proxy_busy_buffers_size",
+    "proxy_cache",
+    "proxy_cache_bypass",
+    "proxy_cache_key",
+    "proxy_cache_lock",
+    "proxy_cache_methods",
+    "proxy_cache_path",
+    "proxy_cache_use_stale",
+    "proxy_cache_valid",
+    "proxy_cookie_flags",
+    "proxy_headers_hash_bucket_size",
+    "proxy_headers_hash_max_size",
+    "proxy_ignore_client_abort",
+    "proxy_ignore_headers",
+    "proxy_limit_rate",
+    "proxy_method",
+    "proxy_no_cache",
+    "proxy_socket_keepalive",
+    "proxy_ssl_certificate",
+    "proxy_ssl_certificate_key",
+    "proxy_ssl_ciphers",
+    "proxy_ssl_name",
+    "proxy_ssl_protocols",
+    "proxy_ssl_server_name",
+    "proxy_ssl_session_reuse",
+    "proxy_ssl_trusted_certificate",
+    "proxy_ssl_verify",
+    "proxy_ssl_verify_depth",
+    "proxy_store",
+    "proxy_temp_path",
+    "real_ip_header",
+    "real_ip_recursive",
+    "recursive_error_pages",
+    "reset_timedout_connection",
+    "resolver_timeout",
+    "secure_link",
+    "secure_link_md5",
+    "secure_link_secret",
+    "send_lowat",
+    "send_timeout",
+    "sendfile",
+    "server_names_hash_bucket_size",
+    "server_names_hash_max_size",
+    "server_tokens",
+    "set_real_ip_from",
+    "slice",
+    "ssl_buffer_size",
+    "ssl_client_certificate",
+    "ssl_dhparam",
+    "ssl_ecdh_curve",
+    "ssl_prefer_server_ciphers",
+    "ssl_session_cache",
+    "ssl_session_tickets",
+    "ssl_session_timeout",
+    "ssl_stapling",
+    "ssl_stapling_verify",
+    "ssl_trusted_certificate",
+    "ssl_verify_client",
+    "ssl_verify_depth",
+    "stub_status",
+    "sub_filter_last_modified",
+    "sub_filter_types",
+    "subrequest_output_buffer_size",
+    "tcp_nodelay",
+    "tcp_nopush",
+    "types_hash_max_size",
+    "underscores_in_headers",
+    "valid_referers",
+    "variables_hash_bucket_size",
+    "variables_hash_max_size",
+];
+
+/// For a directive `name` that nginx does not know in `parent`: the known directive it
+/// misspells by capitals or `-` for `_`, if any.
+fn misspelling_of(name: &str, parent: Ctx) -> Option<String> {
+    if !name.bytes().any(|b| b.is_ascii_uppercase() || b == b'-') {
+        return None;
+    }
+    let right = name.to_ascii_lowercase().replace('-', "_");
+    (spec(&right, parent).is_some() || KNOWN_NAMES.binary_search(&right.as_str()).is_ok())
+        .then_some(right)
+}
+
 /// The context a block directive opens, given where it stands.
 fn child_context(name: &str, parent: Ctx) -> Ctx {
     match name {
@@ -264,6 +419,9 @@ fn child_context(name: &str, parent: Ctx) -> Ctx {
 pub struct ContextError {
     pub span: Span,
     pub message: String,
+    /// For an unknown directive that is a known one misspelt (`PROXY_SET_HEADER`): the right
+    /// spelling.
+    pub spelling: Option<String>,
 }
 
 /// Check every directive of `config` as if it were inserted in context `root`.
@@ -278,12 +436,25 @@ pub fn validate(src: &str, config: &Config, root: Ctx) -> Vec<ContextError> {
         for d in list {
             let name = d.name(src);
             let Some(spec) = spec(name, ctx) else {
+                // A quoted or escaped name is not judged: its value is not what is written.
+                let spelling = (d.name.quote == Quote::None && !d.name.escaped)
+                    .then(|| misspelling_of(name, ctx))
+                    .flatten();
                 if let Some(crate::nginx::ast::Block {
                     body: Body::Directives(children),
                     ..
                 }) = d.block.as_deref()
                 {
-                    stack.push((children, child_context(name, ctx)));
+                    // Inside a misspelt `LOCATION / { ... }`, lines are judged as in a location.
+                    let opens = spelling.as_deref().unwrap_or(name);
+                    stack.push((children, child_context(opens, ctx)));
+                }
+                if let Some(right) = spelling {
+                    out.push(ContextError {
+                        span: d.name.span,
+                        message: format!("unknown directive \"{name}\""),
+                        spelling: Some(right),
+                    });
                 }
                 continue;
             };
@@ -294,6 +465,7 @@ pub fn validate(src: &str, config: &Config, root: Ctx) -> Vec<ContextError> {
                         "\"{name}\" directive is not allowed here (in a {} block)",
                         ctx.describe()
                     ),
+                    spelling: None,
                 });
                 continue;
             }
@@ -301,6 +473,7 @@ pub fn validate(src: &str, config: &Config, root: Ctx) -> Vec<ContextError> {
                 out.push(ContextError {
                     span: d.head_span(),
                     message: format!("directive \"{name}\" has no opening \"{{\""),
+                    spelling: None,
                 });
                 continue;
             }
@@ -308,6 +481,7 @@ pub fn validate(src: &str, config: &Config, root: Ctx) -> Vec<ContextError> {
                 out.push(ContextError {
                     span: d.head_span(),
                     message: format!("directive \"{name}\" is not terminated by \";\""),
+                    spelling: None,
                 });
                 continue;
             }
@@ -315,6 +489,7 @@ pub fn validate(src: &str, config: &Config, root: Ctx) -> Vec<ContextError> {
                 out.push(ContextError {
                     span: d.head_span(),
                     message: format!("invalid number of arguments in \"{name}\" directive"),
+                    spelling: None,
                 });
             }
             if let Some(crate::nginx::ast::Block {
@@ -381,5 +556,89 @@ mod tests {
         assert!(errors("opentelemetry on;", Ctx::LOCATION).is_empty());
         // upstream `server` is a simple directive
         assert!(errors("upstream u { server 127.0.0.1:80; }", Ctx::HTTP).is_empty());
+    }
+
+    fn spellings(src: &str, root: Ctx) -> Vec<(String, Option<String>)> {
+        validate(src, &parse(src), root)
+            .into_iter()
+            .map(|e| (src[e.span.range()].to_string(), e.spelling))
+            .collect()
+    }
+
+    #[test]
+    fn a_known_directive_with_capitals_or_hyphens_is_unknown_to_nginx() {
+        let src = "PROXY_SET_HEADER X-Forwarded-Proto $scheme;";
+        assert_eq!(
+            errors(src, Ctx::LOCATION),
+            ["unknown directive \"PROXY_SET_HEADER\""]
+        );
+        assert_eq!(
+            spellings(src, Ctx::LOCATION),
+            [("PROXY_SET_HEADER".into(), Some("proxy_set_header".into()))]
+        );
+        for (src, right) in [
+            ("Proxy_Set_Header X 1;", "proxy_set_header"),
+            ("proxy-set-header X 1;", "proxy_set_header"),
+            ("More_Set_Input_Headers 'X: 1';", "more_set_input_headers"),
+            // known by name only: not in the table, but nginx's own
+            ("proxy-cache-valid 200 1m;", "proxy_cache_valid"),
+            ("Real_IP_Header X-Forwarded-For;", "real_ip_header"),
+        ] {
+            assert_eq!(
+                spellings(src, Ctx::LOCATION),
+                [(
+                    src[..src.find(' ').unwrap()].to_string(),
+                    Some(right.into())
+                )],
+                "{src}"
+            );
+        }
+        // the lines inside a misspelt block are judged as in the block it meant
+        assert_eq!(
+            errors(
+                "LOCATION /x { if ($a) { proxy_set_header X 1; } }",
+                Ctx::SERVER
+            ),
+            [
+                "unknown directive \"LOCATION\"",
+                "\"proxy_set_header\" directive is not allowed here (in a if block)"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_names_that_are_not_misspellings_are_not_judged() {
+        for src in [
+            // NAXSI's directives have capitals
+            "SecRulesEnabled;",
+            "BasicRule wl:1000;",
+            "DeniedUrl \"/RequestDenied\";",
+            // third-party modules, written right
+            "opentelemetry on;",
+            "more_set_headers 'X: 1';",
+            "proxy_cache_valid 200 1m;",
+            // a quoted name is not what is written
+            "\"PROXY_SET_HEADER\" X 1;",
+        ] {
+            assert!(errors(src, Ctx::LOCATION).is_empty(), "{src}");
+        }
+        // data, not directives
+        assert!(errors("map $a $b { Default 1; PROXY_SET_HEADER 2; }", Ctx::HTTP).is_empty());
+    }
+
+    #[test]
+    fn known_names_are_sorted_lowercase_and_not_in_the_table() {
+        assert!(KNOWN_NAMES.windows(2).all(|w| w[0] < w[1]));
+        for name in KNOWN_NAMES {
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()),
+                "{name}"
+            );
+            assert!(
+                spec(name, Ctx::LOCATION).is_none(),
+                "{name} is in the table"
+            );
+        }
     }
 }

@@ -6,7 +6,14 @@
 //! included), as lua-nginx-module does.
 //!
 //! The parser never panics and never recurses: nesting is tracked on an explicit stack and capped at
-//! [`MAX_DEPTH`], so hostile input (100,000 nested braces) costs linear time and bounded memory.
+//! [`MAX_DEPTH`], so hostile input (100,000 nested braces) costs linear time and bounded memory. A
+//! block opened deeper is reported once and scanned for its matching `}` (words, quotes, comments
+//! and Lua bodies read as everywhere else, nothing kept), and reading goes on after it.
+//!
+//! One mistake gives one error: a text that ends inside a quoted string or a Lua body is not also
+//! reported for the `;` or `}` the string swallowed, and the rest of a word glued to a closing quote
+//! is dropped with the error, so that the quote an unbalanced one pairs with on a later line does
+//! not open a string of its own.
 
 use crate::nginx::ast::{
     Args, Block, Body, Comment, Config, Directive, Quote, SyntaxError, SyntaxErrorKind, Word,
@@ -148,7 +155,9 @@ struct Piece {
 /// Join pieces into the [`Config`] of the whole text, if each was read in the state a whole
 /// reading would have been in at its start (see [`parse_parallel`]).
 fn join(pieces: Vec<Piece>) -> Option<Config> {
-    let clean = |p: &Piece| p.errors.is_empty() && p.reading.words.is_empty();
+    let clean = |p: &Piece| {
+        p.errors.is_empty() && p.reading.words.is_empty() && p.reading.skipping.is_none()
+    };
     let (first, rest) = pieces.split_first()?;
     let (last, middle) = rest.split_last()?;
     if !pieces.iter().all(clean)
@@ -219,6 +228,8 @@ struct Reading {
     /// For [`Start::InsideBlock`]: the `}` that closed the enclosing block, and how many
     /// directives of `current` came before it (they belong inside that block).
     outer_close: Option<(usize, usize)>,
+    /// The `{` of a block opened too deep whose end was not reached.
+    skipping: Option<usize>,
 }
 
 struct Frame {
@@ -257,6 +268,11 @@ struct Parser<'a> {
     pos: usize,
     comments: Vec<Comment>,
     errors: Vec<SyntaxError>,
+    /// The text ended inside a quoted string or a Lua body, reported where it opened: what is
+    /// still open at the end is a consequence, not another mistake.
+    cut_short: bool,
+    /// A depth error was reported: the cap on errors keeps the first one.
+    too_deep: bool,
 }
 
 /// Bytes that end or change an unquoted word: white space, `;`, `{`, `\\` and `$`.
@@ -285,26 +301,38 @@ impl<'a> Parser<'a> {
             pos: start,
             comments: Vec::new(),
             errors: Vec::new(),
+            cut_short: false,
+            too_deep: false,
         }
     }
 
     fn error(&mut self, start: usize, end: usize, kind: SyntaxErrorKind) {
-        // The depth error is kept even past the cap: it says why the rest was not read.
-        if self.errors.len() >= MAX_ERRORS && !matches!(kind, SyntaxErrorKind::TooDeep(_)) {
+        // The first depth error is kept even past the cap: it says why a block was not read.
+        let first_too_deep = matches!(kind, SyntaxErrorKind::TooDeep(_)) && !self.too_deep;
+        if self.errors.len() >= MAX_ERRORS && !first_too_deep {
             return;
         }
+        self.too_deep |= first_too_deep;
         self.errors.push(SyntaxError {
             span: Span::new(start, end.max(start)),
             kind,
+            opened_at: None,
         });
     }
 
     /// Read from `self.pos` to the end of the piece.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one loop over the bytes, one arm per delimiter, as nginx's reader"
+    )]
     fn read(&mut self, start: Start) -> Reading {
         let mut stack: Vec<Frame> = Vec::new();
         let mut current: Vec<Directive> = Vec::new();
         let mut words: Vec<Word> = Vec::new();
         let mut outer_close = None;
+        // A block opened past `MAX_DEPTH`: its `{`, and how many blocks are open inside it,
+        // itself included. Its content is scanned for its end and dropped.
+        let mut skipping: Option<(usize, usize)> = None;
         let len = self.b.len();
         loop {
             // Blocks open around this point, counting one opened before a piece.
@@ -318,7 +346,9 @@ impl<'a> Parser<'a> {
             let c = self.b[self.pos];
             match c {
                 b';' => {
-                    if words.is_empty() {
+                    if skipping.is_some() {
+                        words.clear();
+                    } else if words.is_empty() {
                         self.error(self.pos, self.pos + 1, SyntaxErrorKind::Unexpected(';'));
                     } else {
                         let name = words[0];
@@ -335,11 +365,25 @@ impl<'a> Parser<'a> {
                 b'{' => {
                     let open = self.pos;
                     self.pos += 1;
+                    let lua = words
+                        .first()
+                        .is_some_and(|w| self.src[w.span.range()].ends_with("_by_lua_block"));
+                    if let Some((_, inside)) = &mut skipping {
+                        words.clear();
+                        if lua {
+                            if let Some(close) = self.lua_body(open) {
+                                self.pos = close + 1;
+                            }
+                        } else {
+                            *inside += 1;
+                        }
+                        continue;
+                    }
                     if words.is_empty() {
                         if depth >= MAX_DEPTH {
                             self.error(open, open + 1, SyntaxErrorKind::TooDeep(MAX_DEPTH));
-                            self.pos = len;
-                            break;
+                            skipping = Some((open, 1));
+                            continue;
                         }
                         self.error(open, open + 1, SyntaxErrorKind::Unexpected('{'));
                         stack.push(Frame {
@@ -358,8 +402,8 @@ impl<'a> Parser<'a> {
                     let name = words[0];
                     let args = Args::from_slice(&words[1..]);
                     words.clear();
-                    if self.src[name.span.range()].ends_with("_by_lua_block") {
-                        if let Some(close) = self.skip_lua(open) {
+                    if lua {
+                        if let Some(close) = self.lua_body(open) {
                             current.push(Directive {
                                 name,
                                 args,
@@ -370,17 +414,15 @@ impl<'a> Parser<'a> {
                                 span: Span::new(name.span.start as usize, close + 1),
                             });
                             self.pos = close + 1;
-                        } else {
-                            self.error(open, len, SyntaxErrorKind::UnterminatedLua);
-                            self.pos = len;
                         }
                         continue;
                     }
                     if depth >= MAX_DEPTH {
+                        // Reported once; the block is scanned to its `}` and dropped, and the
+                        // lines after it are read.
                         self.error(open, open + 1, SyntaxErrorKind::TooDeep(MAX_DEPTH));
-                        // Stop here: whatever follows cannot be attributed to a sane structure.
-                        self.pos = len;
-                        break;
+                        skipping = Some((open, 1));
+                        continue;
                     }
                     stack.push(Frame {
                         name,
@@ -391,8 +433,24 @@ impl<'a> Parser<'a> {
                     });
                 }
                 b'}' => {
+                    if let Some((_, inside)) = &mut skipping {
+                        words.clear();
+                        *inside -= 1;
+                        if *inside == 0 {
+                            skipping = None;
+                        }
+                        self.pos += 1;
+                        continue;
+                    }
                     if !words.is_empty() {
-                        self.error(self.pos, self.pos + 1, SyntaxErrorKind::Unexpected('}'));
+                        // A `}` glued to a quote was reported with the quote.
+                        let reported = self
+                            .errors
+                            .last()
+                            .is_some_and(|e| e.span.start as usize == self.pos);
+                        if !reported {
+                            self.error(self.pos, self.pos + 1, SyntaxErrorKind::Unexpected('}'));
+                        }
                         words.clear();
                     }
                     if let Some(frame) = stack.pop() {
@@ -426,7 +484,21 @@ impl<'a> Parser<'a> {
             stack,
             words,
             outer_close,
+            skipping: skipping.map(|(open, _)| open),
         }
+    }
+
+    /// The Lua body that starts after the `{` at `open`: the index of its closing `}`, or, when
+    /// the text ends inside it, `None` with the error reported and the reading at the end.
+    fn lua_body(&mut self, open: usize) -> Option<usize> {
+        let close = self.skip_lua(open);
+        if close.is_none() {
+            let len = self.b.len();
+            self.error(open, len, SyntaxErrorKind::UnterminatedLua);
+            self.cut_short = true;
+            self.pos = len;
+        }
+        close
     }
 
     /// End a whole-text reading: report what is unfinished and close what is open.
@@ -435,19 +507,23 @@ impl<'a> Parser<'a> {
             mut current,
             mut stack,
             words,
+            skipping,
             ..
         } = reading;
         let len = self.b.len();
-        if let Some(first) = words.first() {
-            self.error(
-                first.span.start as usize,
-                len,
-                SyntaxErrorKind::MissingSemicolon,
-            );
-        }
-        if let Some(innermost) = stack.last() {
-            let open = innermost.open;
-            self.error(open, open + 1, SyntaxErrorKind::UnclosedBlock);
+        // A text cut short inside a string or a Lua body was reported where that opened; the
+        // words of a block too deep to read are not judged.
+        if !self.cut_short {
+            if let Some(first) = words.first().filter(|_| skipping.is_none()) {
+                self.error(
+                    first.span.start as usize,
+                    len,
+                    SyntaxErrorKind::MissingSemicolon,
+                );
+            }
+            if let Some(open) = stack.last().map(|f| f.open).or(skipping) {
+                self.error(open, open + 1, SyntaxErrorKind::UnclosedBlock);
+            }
         }
         // Close what is still open so that the tree keeps every directive that was read.
         while let Some(frame) = stack.pop() {
@@ -476,6 +552,7 @@ impl<'a> Parser<'a> {
             loop {
                 if self.pos >= len {
                     self.error(start, len, SyntaxErrorKind::UnterminatedQuote);
+                    self.cut_short = true;
                     return None;
                 }
                 let ch = self.b[self.pos];
@@ -489,19 +566,37 @@ impl<'a> Parser<'a> {
                     break;
                 }
             }
+            let end = self.pos;
             if self.pos < len {
                 let next = self.b[self.pos];
                 if !(is_space(next) || matches!(next, b';' | b'{' | b')')) {
                     let ch = self.src[self.pos..].chars().next().unwrap_or('?');
+                    let errors = self.errors.len();
                     self.error(
                         self.pos,
                         self.pos + ch.len_utf8(),
                         SyntaxErrorKind::UnexpectedAfterQuote(ch),
                     );
+                    // A string over several lines most likely paired a quote left open with
+                    // the next one: say where it opened.
+                    if let Some(e) = self.errors.get_mut(errors)
+                        && memchr::memchr(b'\n', &self.b[start..end]).is_some()
+                    {
+                        e.opened_at = Some(Span::new(start, start + 1));
+                    }
+                    // The rest of the glued word goes with the error: when the string paired an
+                    // unbalanced quote with one on a later line, a quote in that rest would open
+                    // a string running to the end of the text.
+                    while self.pos < len
+                        && !(is_space(self.b[self.pos])
+                            || matches!(self.b[self.pos], b';' | b'{' | b'}'))
+                    {
+                        self.pos += 1;
+                    }
                 }
             }
             return Some(Word {
-                span: Span::new(start, self.pos),
+                span: Span::new(start, end),
                 quote,
                 escaped,
             });
@@ -897,6 +992,145 @@ mod tests {
         // One `unexpected "{"` per level, the depth error where the next one is refused, the
         // unclosed block.
         assert_eq!(c.errors.len(), MAX_DEPTH + 2);
+        // Closed: no more than one error per level, and the depth error once.
+        let c = parse(&format!("{}{}", "{".repeat(100_000), "}".repeat(100_000)));
+        assert_eq!(c.errors.len(), MAX_DEPTH + 1);
+    }
+
+    #[test]
+    fn the_first_depth_error_is_kept_past_the_cap_and_no_other() {
+        let nest = format!(
+            "{}{}",
+            "a {".repeat(MAX_DEPTH + 1),
+            "}".repeat(MAX_DEPTH + 1)
+        );
+        let src = format!("{}{}", ";".repeat(MAX_ERRORS), nest.repeat(1000));
+        let c = parse(&src);
+        assert_eq!(c.errors.len(), MAX_ERRORS + 1);
+        assert_eq!(
+            c.errors[MAX_ERRORS].kind,
+            SyntaxErrorKind::TooDeep(MAX_DEPTH)
+        );
+        // Below the cap each block too deep is reported, up to the cap.
+        assert_eq!(parse(&nest.repeat(1000)).errors.len(), MAX_ERRORS);
+    }
+
+    fn kinds(c: &Config) -> Vec<SyntaxErrorKind> {
+        c.errors.iter().map(|e| e.kind.clone()).collect()
+    }
+
+    #[test]
+    fn a_balanced_block_too_deep_is_reported_once_and_reading_goes_on_after_it() {
+        let n = 100_000;
+        let src = format!(
+            "{}{}\nproxy_set_header X-After 1;\n",
+            "location / {".repeat(n),
+            "}".repeat(n)
+        );
+        let c = parse(&src);
+        assert_eq!(kinds(&c), [SyntaxErrorKind::TooDeep(MAX_DEPTH)]);
+        // At the `{` of the first block too deep.
+        let at = "location / {".len() * (MAX_DEPTH + 1) - 1;
+        assert_eq!(c.errors[0].span, Span::new(at, at + 1));
+        assert_eq!(names(&src, &c), ["location", "proxy_set_header"]);
+        // The blocks followed are kept; the one too deep is dropped.
+        let mut depth = 0;
+        let mut d = &c.directives[0];
+        while let Some(child) = d.children().first() {
+            d = child;
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_DEPTH - 1);
+        assert_eq!(d.block.as_ref().unwrap().body, Body::Directives(Vec::new()));
+    }
+
+    #[test]
+    fn a_block_too_deep_is_scanned_as_the_reader_reads() {
+        // Braces in strings, comments, Lua bodies, `${var}` and inside words do not count, and
+        // the second block too deep is reported too: it is another mistake.
+        let inside = "return 200 \"}\"; # }\n set $a ${host}; return 200 b}c;\n\
+            access_by_lua_block { local s = \"}\" -- }\n }\n if ($a) { return 200 '{'; }";
+        let nest = format!(
+            "{}{{ {inside} }}{}",
+            "a {".repeat(MAX_DEPTH),
+            "}".repeat(MAX_DEPTH)
+        );
+        let src = format!("{nest}\nafter 1;\n{nest}\nlast 2;");
+        let c = parse(&src);
+        assert_eq!(
+            kinds(&c),
+            [
+                SyntaxErrorKind::TooDeep(MAX_DEPTH),
+                SyntaxErrorKind::TooDeep(MAX_DEPTH)
+            ]
+        );
+        assert_eq!(names(&src, &c), ["a", "after", "a", "last"]);
+        // A block too deep that never ends leaves its enclosing block open.
+        let src = format!("{}{{ return 200 \"}}\";", "a {".repeat(MAX_DEPTH));
+        assert_eq!(
+            kinds(&parse(&src)),
+            [
+                SyntaxErrorKind::TooDeep(MAX_DEPTH),
+                SyntaxErrorKind::UnclosedBlock
+            ]
+        );
+    }
+
+    #[test]
+    fn a_text_cut_short_by_a_quote_or_lua_body_is_one_error() {
+        for (src, kind) in [
+            (
+                "proxy_set_header X-A \"b;\nproxy_set_header X-B c;\n",
+                SyntaxErrorKind::UnterminatedQuote,
+            ),
+            (
+                "location / {\n  proxy_set_header X-A 'b;\n}\n",
+                SyntaxErrorKind::UnterminatedQuote,
+            ),
+            (
+                "location / { content_by_lua_block { x",
+                SyntaxErrorKind::UnterminatedLua,
+            ),
+        ] {
+            assert_eq!(kinds(&parse(src)), [kind], "{src:?}");
+        }
+        // Without the quote, the missing `;` and `}` are reported.
+        assert_eq!(
+            kinds(&parse("location / {\n  proxy_set_header X-A b\n")),
+            [
+                SyntaxErrorKind::MissingSemicolon,
+                SyntaxErrorKind::UnclosedBlock
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unbalanced_quote_paired_with_a_later_one_is_one_error() {
+        let src =
+            "proxy_set_header X-A \"b;\nmore_set_headers \"X-B: c\";\nproxy_set_header X-C d;";
+        let c = parse(src);
+        assert_eq!(kinds(&c), [SyntaxErrorKind::UnexpectedAfterQuote('X')]);
+        // The error points back at the quote that opened the string on the first line.
+        let quote = src.find('"').unwrap();
+        assert_eq!(c.errors[0].opened_at, Some(Span::new(quote, quote + 1)));
+        assert_eq!(names(src, &c), ["proxy_set_header", "proxy_set_header"]);
+        assert_eq!(c.directives[1].args[0].value(src), "X-C");
+        // The rest of the glued word is dropped, up to a space or a delimiter; `}` still closes.
+        let src = "location / { return 200 \"a\"b\"c; return 200 \"d\"}";
+        let c = parse(src);
+        assert_eq!(
+            kinds(&c),
+            [
+                SyntaxErrorKind::UnexpectedAfterQuote('b'),
+                SyntaxErrorKind::UnexpectedAfterQuote('}')
+            ]
+        );
+        // The first `return` ends at its `;`; the second has none, and `}` closes the block.
+        assert!(c.errors.iter().all(|e| e.opened_at.is_none()));
+        let inner = c.directives[0].children();
+        assert_eq!(inner.len(), 1);
+        assert_eq!(inner[0].args[1].value(src), "a");
+        assert_eq!(c.directives[0].span.end as usize, src.len());
     }
 
     #[test]

@@ -57,6 +57,12 @@ pub trait Prepared: Send + Sync + fmt::Debug {
 
     /// How findings name this controller.
     fn voice(&self) -> Voice;
+
+    /// What the configuration leaves undecided (several controller ConfigMaps and no way to
+    /// tell which serves an Ingress...): said once per run, as warnings.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Every profile, the default (the one that judges objects of unknown class) first.

@@ -61,7 +61,11 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
         let when = when_both_sent(&t.value, &line.value);
         let name = &line.name;
         let controller = model.voice.controller;
-        let message = if line.is("host") {
+        let message = if line.is("host") && model.family == crate::headers::Family::Grpc {
+            format!(
+                "Host is already set by {controller} here: nginx sends two `host` fields{when} to the gRPC backend"
+            )
+        } else if line.is("host") {
             format!(
                 "Host is already set by {controller} here: nginx sends two Host lines{when} and the backend answers 400 Bad Request"
             )

@@ -2,8 +2,10 @@ use crate::diagnostic::Diagnostic;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use crate::headers::{Family, Voice};
 use crate::rules::{
-    HeaderLine, LocationModel, declare_rule, joined, normalized_name, when_both_sent,
+    HeaderLine, LocationKind, LocationModel, ParsedSnippet, declare_rule, joined, normalized_name,
+    when_both_sent,
 };
 
 declare_rule! {
@@ -94,5 +96,44 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
                     format!("{} also set here ({})", other.name, other_user.source),
                 ),
         );
+    }
+}
+
+/// Duplicates inside the blocks a snippet writes itself: every `location`, `server` or `http`
+/// block in it and, when `root_is_block` (a `server-snippet` or `http-snippet`), its top level.
+/// nginx sends every header line of such a block to the backends of the locations that use
+/// it, twice when the block names a header twice.
+pub fn check_blocks(
+    snippet: &ParsedSnippet<'_>,
+    root_is_block: bool,
+    voice: Voice,
+    out: &mut Vec<Diagnostic>,
+) {
+    let src = snippet.src();
+    let mut blocks = Vec::new();
+    if root_is_block {
+        blocks.push(snippet.config.directives.as_slice());
+    }
+    let mut stack = vec![snippet.config.directives.as_slice()];
+    while let Some(dirs) = stack.pop() {
+        for d in dirs.iter().filter(|d| d.block.is_some()) {
+            if matches!(d.name(src), "location" | "server" | "http") {
+                blocks.push(d.children());
+            }
+            stack.push(d.children());
+        }
+    }
+    for dirs in blocks {
+        let lines = snippet.header_lines(dirs, 1);
+        if lines.len() < 2 {
+            continue;
+        }
+        for family in [Family::Proxy, Family::Grpc] {
+            if lines.iter().filter(|l| l.family == family).count() < 2 {
+                continue;
+            }
+            let model = LocationModel::new(LocationKind::Proxied, family, voice, lines.clone());
+            check(&model, out);
+        }
     }
 }

@@ -14,15 +14,17 @@ use std::sync::OnceLock;
 
 use crate::headers::{Family, TemplateHeader, Voice};
 use crate::model::{Provenance, Text};
-use crate::nginx::ast::Config;
+use crate::nginx::ast::{Config, Directive};
 use crate::source::{Location, SourceFile, SourceMap, Span};
 
 pub mod duplicate_controller_header;
 pub mod duplicate_snippet_header;
+pub mod ignored_snippet;
 pub mod ineffective_empty_header;
 pub mod ineffective_inherited_header;
 pub mod invalid_snippet;
 pub mod redundant_forwarded_proto;
+pub mod unknown_suppression;
 
 /// Every rule, in id order: the one registry that the CLI (`--select`, `--ignore`, `explain`,
 /// `rules`), `docs/rules/`, the README table, SARIF's rule list and the chart's Event reasons are
@@ -30,10 +32,12 @@ pub mod redundant_forwarded_proto;
 pub static ALL: &[&RuleMeta] = &[
     &duplicate_controller_header::DUPLICATE_CONTROLLER_HEADER,
     &duplicate_snippet_header::DUPLICATE_SNIPPET_HEADER,
+    &ignored_snippet::IGNORED_SNIPPET,
     &ineffective_empty_header::INEFFECTIVE_EMPTY_HEADER,
     &ineffective_inherited_header::INEFFECTIVE_INHERITED_HEADER,
     &invalid_snippet::INVALID_SNIPPET,
     &redundant_forwarded_proto::REDUNDANT_FORWARDED_PROTO,
+    &unknown_suppression::UNKNOWN_SUPPRESSION,
 ];
 
 /// Look a rule up by id.
@@ -190,54 +194,112 @@ impl<'a> ParsedSnippet<'a> {
         self.map.map_span(span)
     }
 
-    /// Rule ids named by `# snippet-guard: ignore <id>...` comments on the line of `offset`.
-    /// `ignore` with no id, or `all`, silences every rule.
-    #[must_use]
-    pub fn inline_ignores(&self, offset: u32) -> Vec<String> {
-        let marked = self.marked_comments.get_or_init(|| {
+    /// Start offsets of the comments that hold `snippet-guard:`.
+    fn marked(&self) -> &[u32] {
+        self.marked_comments.get_or_init(|| {
             self.config
                 .comments
                 .iter()
                 .filter(|c| self.src[c.span.range()].contains("snippet-guard:"))
                 .map(|c| c.span.start)
                 .collect()
-        });
-        // A comment runs to the end of its line, so only one after `offset` can share its line.
-        let first = marked.partition_point(|&start| start < offset);
+        })
+    }
+
+    /// Rule ids named by `# snippet-guard: ignore <id>...` comments on any line of `span` (a
+    /// directive written over several lines can carry the comment on any of them).
+    /// `ignore` with no id, or `all`, silences every rule.
+    #[must_use]
+    pub fn inline_ignores(&self, span: Span) -> Vec<String> {
+        let marked = self.marked();
+        // A comment runs to the end of its line, so only one after `span.start` can share a line
+        // with the directive.
+        let first = marked.partition_point(|&start| start < span.start);
         let Some(&start) = marked.get(first) else {
             return Vec::new();
         };
-        let line = self.line_of(offset);
-        if self.line_of(start) != line {
+        let last_line = self.line_of(span.end.saturating_sub(1).max(span.start));
+        if self.line_of(start) > last_line {
             return Vec::new();
         }
         let mut out = Vec::new();
-        let first = self
-            .config
-            .comments
-            .partition_point(|c| c.span.start < start);
-        for c in &self.config.comments[first..] {
-            if self.line_of(c.span.start) != line {
+        for &c in &marked[first..] {
+            if self.line_of(c) > last_line {
                 break;
             }
-            let text = self.src()[c.span.range()].trim_start_matches('#').trim();
-            if let Some(rest) = text.strip_prefix("snippet-guard:") {
-                let rest = rest.trim();
-                if let Some(ids) = rest.strip_prefix("ignore") {
-                    let ids: Vec<String> = ids
-                        .split(|c: char| c == ',' || c.is_whitespace())
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect();
-                    if ids.is_empty() {
-                        out.push("all".to_string());
-                    } else {
-                        out.extend(ids);
-                    }
-                }
+            if let Some(ids) = self.ignore_comment(c) {
+                out.extend(ids);
             }
         }
         out
+    }
+
+    /// The ids of the `snippet-guard: ignore` comment starting at `start` (`all` for none), or
+    /// `None` when the comment is something else.
+    fn ignore_comment(&self, start: u32) -> Option<Vec<String>> {
+        let at = self
+            .config
+            .comments
+            .partition_point(|c| c.span.start < start);
+        let c = self.config.comments.get(at)?;
+        let text = self.src[c.span.range()].trim_start_matches('#').trim();
+        let ids = text
+            .strip_prefix("snippet-guard:")?
+            .trim()
+            .strip_prefix("ignore")?;
+        let ids: Vec<String> = ids
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        Some(if ids.is_empty() {
+            vec!["all".to_string()]
+        } else {
+            ids
+        })
+    }
+
+    /// Every `# snippet-guard: ignore` comment of the snippet: its span and the ids it names.
+    #[must_use]
+    pub fn ignore_comments(&self) -> Vec<(Span, Vec<String>)> {
+        self.marked()
+            .iter()
+            .filter_map(|&start| {
+                let ids = self.ignore_comment(start)?;
+                let at = self
+                    .config
+                    .comments
+                    .partition_point(|c| c.span.start < start);
+                Some((self.config.comments[at].span, ids))
+            })
+            .collect()
+    }
+
+    /// The `proxy_set_header`/`grpc_set_header` lines among `dirs` (directives of this
+    /// snippet), as user lines of a location; `specificity` orders two user sources.
+    #[must_use]
+    pub fn header_lines(&self, dirs: &[Directive], specificity: u8) -> Vec<HeaderLine> {
+        let src = self.src;
+        dirs.iter()
+            .filter(|d| d.block.is_none() && d.args.len() == 2)
+            .filter_map(|d| {
+                let family = Family::of_directive(d.name(src))?;
+                Some(HeaderLine {
+                    name: d.args[0].value(src).into_owned(),
+                    value: d.args[1].value(src).into_owned(),
+                    family,
+                    origin: Origin::User(UserLine {
+                        location: self.locate(d.span),
+                        source: self.source.clone(),
+                        object: self.object.clone(),
+                        snippet_line: Some(self.line_of(d.span.start)),
+                        inline_ignores: self.inline_ignores(d.span),
+                        specificity,
+                        from_header_map: false,
+                    }),
+                })
+            })
+            .collect()
     }
 
     /// A diagnostic on `span` of this snippet, with object, source and snippet line filled in.
@@ -252,7 +314,7 @@ impl<'a> ParsedSnippet<'a> {
         d.object.clone_from(&self.object);
         d.source = Some(self.source.clone());
         d.snippet_line = Some(self.line_of(span.start));
-        d.inline_ignores = self.inline_ignores(span.start);
+        d.inline_ignores = self.inline_ignores(span);
         d
     }
 }
@@ -455,21 +517,57 @@ pub fn when_both_sent(first: &str, second: &str) -> String {
     }
 }
 
-/// What the backend sees for one header line, for messages: the value on a typical HTTPS request.
+/// `${name}` -> `$name`: nginx reads both the same.
+fn unbraced(value: &str) -> String {
+    let v = value.trim();
+    match v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        Some(name) if !name.contains(['{', '}', '$']) => format!("${name}"),
+        _ => v.to_string(),
+    }
+}
+
+/// What the backend sees for one header line, for messages: the value on a typical HTTPS
+/// request. A variable without a typical value is shown as a placeholder, never by its name.
 #[must_use]
 pub fn example_value(value: &str) -> String {
-    match value {
+    let v = unbraced(value);
+    match v.as_str() {
         "$pass_access_scheme" | "$scheme" | "$http_x_forwarded_proto" => "https".into(),
         "$remote_addr"
         | "$proxy_add_x_forwarded_for"
         | "$full_x_forwarded_for"
-        | "$realip_remote_addr" => "203.0.113.7".into(),
+        | "$realip_remote_addr"
+        | "$binary_remote_addr" => "203.0.113.7".into(),
         "$best_http_host" | "$host" | "$http_host" | "$server_name" => "example.com".into(),
         "$pass_port" | "$server_port" | "$pass_server_port" => "443".into(),
         "$req_id" | "$request_id" | "$http_x_request_id" => "<request id>".into(),
         "$request_uri" => "/path?query".into(),
         "$ssl_client_verify" => "SUCCESS".into(),
-        v => v.to_string(),
+        "$http_upgrade" => "websocket".into(),
+        "$connection_upgrade" => "upgrade".into(),
+        _ => {
+            if let Some(header) = v.strip_prefix("$http_")
+                && !header.is_empty()
+                && header
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                let name: Vec<String> = header
+                    .split('_')
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next()
+                            .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                format!("<the client's {}>", name.join("-"))
+            } else if v.starts_with('$') && v.len() > 1 && !v[1..].contains(['$', ' ']) {
+                format!("<{v}>")
+            } else {
+                v
+            }
+        }
     }
 }
 
@@ -482,7 +580,8 @@ pub fn joined(first: &str, second: &str) -> String {
 /// A value that is a single variable may be empty at run time, and nginx then sends no line.
 #[must_use]
 pub fn runtime_condition(value: &str) -> Option<String> {
-    let v = value.trim();
+    let v = unbraced(value);
+    let v = v.as_str();
     let is_single_var = v.starts_with('$')
         && v.len() > 1
         && v[1..]
@@ -499,6 +598,12 @@ pub fn runtime_condition(value: &str) -> Option<String> {
             | "$request_uri"
             | "$request_id"
             | "$proxy_add_x_forwarded_for"
+            | "$full_x_forwarded_for"
+            | "$realip_remote_addr"
+            | "$binary_remote_addr"
+            | "$pass_server_port"
+            | "$uri"
+            | "$request_method"
             | "$pass_access_scheme"
             | "$best_http_host"
             | "$pass_port"

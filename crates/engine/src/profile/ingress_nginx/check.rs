@@ -111,20 +111,41 @@ fn is_controller_configmap(cm: &ConfigMap, settings: &Settings) -> bool {
 }
 
 /// The ConfigMap a controller ConfigMap's `proxy-set-headers` names, among `config`.
-/// ingress-nginx looks the value up as `namespace/name`.
+/// ingress-nginx looks the value up as-is in its `namespace/name` store: a value without a
+/// namespace finds nothing (see [`unresolved_header_map`]).
 fn header_map<'a>(controller: &ConfigMap, config: &'a [Object]) -> Option<&'a ConfigMap> {
     let entry = controller.get("proxy-set-headers")?;
-    let reference = entry.value.value.trim();
-    let (ns, name) = match reference.split_once('/') {
-        Some((ns, name)) => (ns.to_string(), name),
-        None => (
-            controller.meta.object.namespace.clone().unwrap_or_default(),
-            reference,
-        ),
-    };
+    let (ns, name) = entry.value.value.trim().split_once('/')?;
     configmaps(config).find(|c| {
         c.meta.object.name == name && c.meta.object.namespace.as_deref().unwrap_or("default") == ns
     })
+}
+
+/// The finding for a `proxy-set-headers` value without a namespace: ingress-nginx renders no
+/// header from it.
+fn unresolved_header_map(controller: &ConfigMap) -> Option<Diagnostic> {
+    let entry = controller.get("proxy-set-headers")?;
+    let value = entry.value.value.trim();
+    if value.is_empty() || value.contains('/') {
+        return None;
+    }
+    let namespace = controller
+        .meta
+        .object
+        .namespace
+        .as_deref()
+        .unwrap_or("<namespace>");
+    let mut d = rules::ignored_snippet::setting(
+        entry.value.location(),
+        format!(
+            "`proxy-set-headers: {value}` names no namespace: ingress-nginx looks `{value}` up as `namespace/name`, finds nothing and adds none of its headers"
+        ),
+        &format!("write `{namespace}/{value}` (the ConfigMap's namespace and name)"),
+        crate::diagnostic::Severity::Warning,
+    );
+    d.object = Some(controller.meta.object.clone());
+    d.source = Some(Provenance::ConfigMapKey("proxy-set-headers".into()));
+    Some(d)
 }
 
 /// An entry of the `proxy-set-headers` ConfigMap: a header line in every location.
@@ -138,6 +159,8 @@ struct HeaderMapEntry {
 /// One controller ConfigMap, read once.
 #[derive(Debug, Default)]
 struct ControllerConfig {
+    /// `namespace/name` of the ConfigMap.
+    name: Option<String>,
     /// `app.kubernetes.io/instance` of the ConfigMap.
     instance: Option<String>,
     global: Global,
@@ -305,34 +328,29 @@ impl Prepared for PreparedIngressNginx {
     fn voice(&self) -> Voice {
         self.voice
     }
+
+    fn warnings(&self) -> Vec<String> {
+        if self.controllers.len() < 2 {
+            return Vec::new();
+        }
+        let names: Vec<&str> = self
+            .controllers
+            .iter()
+            .filter_map(|c| c.name.as_deref())
+            .collect();
+        vec![format!(
+            "{} ingress-nginx controller ConfigMaps ({}): an Ingress is judged against the one whose `app.kubernetes.io/instance` label its IngressClass shares, else against {}; name the right one with --controller-configmap",
+            names.len(),
+            names.join(", "),
+            names[0]
+        )]
+    }
 }
 
 /// The `proxy_set_header`/`grpc_set_header` lines a snippet adds at its top level.
 #[must_use]
 pub fn snippet_lines(p: &ParsedSnippet<'_>, specificity: u8) -> Vec<HeaderLine> {
-    let src = p.src();
-    p.config
-        .directives
-        .iter()
-        .filter(|d| d.block.is_none() && d.args.len() == 2)
-        .filter_map(|d| {
-            let family = Family::of_directive(d.name(src))?;
-            Some(HeaderLine {
-                name: d.args[0].value(src).into_owned(),
-                value: d.args[1].value(src).into_owned(),
-                family,
-                origin: Origin::User(UserLine {
-                    location: p.locate(d.span),
-                    source: p.source.clone(),
-                    object: p.object.clone(),
-                    snippet_line: Some(p.line_of(d.span.start)),
-                    inline_ignores: p.inline_ignores(d.span.start),
-                    specificity,
-                    from_header_map: false,
-                }),
-            })
-        })
-        .collect()
+    p.header_lines(&p.config.directives, specificity)
 }
 
 fn template_lines(headers: &[TemplateHeader], family: Family) -> Vec<HeaderLine> {
@@ -380,6 +398,26 @@ impl PreparedIngressNginx {
                 &self.voice,
                 out,
             );
+        }
+    }
+
+    /// What any snippet can hold wherever it lands: `include` lines (not read) and
+    /// suppression comments naming no rule.
+    fn includes(&self, snippet: &ParsedSnippet<'_>, out: &mut Vec<Diagnostic>) {
+        if self.has(&rules::ignored_snippet::IGNORED_SNIPPET) {
+            rules::ignored_snippet::includes(snippet, out);
+        }
+        if self.has(&rules::unknown_suppression::UNKNOWN_SUPPRESSION) {
+            rules::unknown_suppression::comments(snippet, out);
+        }
+    }
+
+    /// Duplicates inside the blocks the snippet writes itself (a `location` in a snippet; the
+    /// server level of a `server-snippet`).
+    fn blocks(&self, snippet: &ParsedSnippet<'_>, ctx: Ctx, out: &mut Vec<Diagnostic>) {
+        if self.has(&rules::duplicate_snippet_header::DUPLICATE_SNIPPET_HEADER) {
+            let root_is_block = ctx == Ctx::SERVER || ctx == Ctx::HTTP;
+            rules::duplicate_snippet_header::check_blocks(snippet, root_is_block, self.voice, out);
         }
     }
 
@@ -473,6 +511,7 @@ impl PreparedIngressNginx {
             })
             .collect();
         let mut c = ControllerConfig {
+            name: Some(ns_name(&cm.meta)),
             instance: cm.meta.label(INSTANCE_LABEL).map(str::to_string),
             global,
             gates: Some(gates),
@@ -480,8 +519,15 @@ impl PreparedIngressNginx {
             location_snippet: Vec::new(),
             base: HashSet::new(),
         };
+        if self.has(&rules::ignored_snippet::IGNORED_SNIPPET)
+            && let Some(d) = unresolved_header_map(cm)
+        {
+            out.push(d);
+        }
         for (source, snippet) in &snippets {
             self.invalid(snippet, source.context(), out);
+            self.includes(snippet, out);
+            self.blocks(snippet, source.context(), out);
             match source {
                 SnippetSource::LocationSnippet => {
                     self.template_directives(snippet, out);
@@ -526,21 +572,63 @@ impl PreparedIngressNginx {
         c
     }
 
+    /// Check an Ingress: its snippets as rendered, or, when the controller renders none of
+    /// them (a canary Ingress; snippet annotations switched off), say so.
     fn check_ingress(&self, ing: &Ingress, c: &ControllerConfig, out: &mut Vec<Diagnostic>) {
+        let prefix = self.settings.annotation_prefix.as_str();
+        let ann = |key: &str| ing.meta.annotation(&format!("{prefix}/{key}"));
+        let why = if is_true(ann("canary")) {
+            // A canary Ingress takes every annotation but a few from its main Ingress.
+            Some((
+                "ingress-nginx renders the snippets of the main Ingress of a canary, never the canary's own".to_string(),
+                "put the snippet on the main Ingress (the one without `canary: \"true\"`)".to_string(),
+            ))
+        } else {
+            c.gates.as_ref().and_then(|g| gate_reason(g, c))
+        };
+        let Some((why, help)) = why else {
+            self.render_ingress(ing, c, out);
+            return;
+        };
+        if !self.has(&rules::ignored_snippet::IGNORED_SNIPPET) {
+            return;
+        }
+        // What the snippets would do once rendered: a duplicate makes the finding a warning.
+        let mut rendered = Vec::new();
+        self.render_ingress(ing, c, &mut rendered);
+        for source in SnippetSource::ANNOTATIONS {
+            let Some(e) = ann(source.key()) else { continue };
+            let provenance = source.provenance(prefix);
+            let snippet =
+                ParsedSnippet::new(provenance.clone(), &e.value, Some(ing.meta.object.clone()));
+            let duplicates: Vec<String> = rendered
+                .iter()
+                .filter(|d| {
+                    d.source.as_ref() == Some(&provenance)
+                        && matches!(
+                            d.rule.id,
+                            "redundant-forwarded-proto"
+                                | "duplicate-controller-header"
+                                | "duplicate-snippet-header"
+                        )
+                })
+                .filter_map(|d| d.header.clone())
+                .collect();
+            out.push(rules::ignored_snippet::not_rendered(
+                &snippet,
+                &why,
+                &help,
+                &duplicates,
+            ));
+        }
+    }
+
+    /// The locations of an Ingress with its snippets rendered, judged.
+    fn render_ingress(&self, ing: &Ingress, c: &ControllerConfig, out: &mut Vec<Diagnostic>) {
         let prefix = self.settings.annotation_prefix.as_str();
         let meta = &ing.meta;
         let ann = |key: &str| meta.annotation(&format!("{prefix}/{key}"));
         let ann_value = |key: &str| ann(key).map(|e| e.value.value.trim().to_string());
-        if is_true(ann("canary")) {
-            // A canary Ingress takes every annotation but a few from its main Ingress: its snippets
-            // are never rendered.
-            return;
-        }
-        if let Some(g) = &c.gates
-            && !g.annotation_snippets_render()
-        {
-            return;
-        }
         let object = Some(meta.object.clone());
         let mut global = c.global.clone();
         if ann_value("enable-global-auth").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
@@ -549,6 +637,7 @@ impl PreparedIngressNginx {
         let facts = LocationFacts {
             grpc: ann_value("backend-protocol")
                 .is_some_and(|v| v.eq_ignore_ascii_case("grpc") || v.eq_ignore_ascii_case("grpcs")),
+            fastcgi: ann_value("backend-protocol").is_some_and(|v| v.eq_ignore_ascii_case("fcgi")),
             upstream_vhost: ann_value("upstream-vhost").filter(|v| !v.is_empty()),
             auth_tls: ann_value("auth-tls-secret").is_some_and(|v| !v.is_empty()),
             auth_tls_pass_certificate: is_true(ann("auth-tls-pass-certificate-to-upstream")),
@@ -576,6 +665,8 @@ impl PreparedIngressNginx {
         if let Some(p) = &configuration {
             self.invalid(p, Ctx::LOCATION, out);
             self.template_directives(p, out);
+            self.includes(p, out);
+            self.blocks(p, Ctx::LOCATION, out);
         }
         let mut lines = template_lines(
             &proxied_location(self.settings.version, &facts, &global),
@@ -586,7 +677,8 @@ impl PreparedIngressNginx {
             lines.extend(snippet_lines(p, 2));
         }
         lines.extend(c.location_snippet.iter().cloned());
-        if lines.iter().any(|l| l.user().is_some()) {
+        // Under `fastcgi_pass` no proxy_set_header or grpc_set_header line reaches the backend.
+        if !facts.fastcgi && lines.iter().any(|l| l.user().is_some()) {
             let model = self.location(LocationKind::Proxied, family, lines);
             let mut found = Vec::new();
             run_location_rules(&model, self.rules, &mut found);
@@ -600,18 +692,42 @@ impl PreparedIngressNginx {
         if let Some(p) = snippet(SnippetSource::ServerSnippetAnnotation) {
             self.invalid(&p, Ctx::SERVER, out);
             self.inherited(&p, Ctx::SERVER, out);
+            self.includes(&p, out);
+            self.blocks(&p, Ctx::SERVER, out);
         }
         if let Some(p) = snippet(SnippetSource::StreamSnippetAnnotation) {
             self.invalid(&p, Ctx::STREAM, out);
+            self.includes(&p, out);
         }
         if facts.auth_url
             && let Some(p) = snippet(SnippetSource::AuthSnippet)
         {
             self.invalid(&p, Ctx::LOCATION, out);
+            self.includes(&p, out);
+            self.blocks(&p, Ctx::LOCATION, out);
             let mut lines = template_lines(&auth_location(&facts, &global), Family::Proxy);
             lines.extend(snippet_lines(&p, 2));
             let auth = self.location(LocationKind::Auth, Family::Proxy, lines);
             run_location_rules(&auth, self.rules, out);
         }
     }
+}
+
+/// Why the gates of the controller ConfigMap keep annotation snippets out, if they do.
+fn gate_reason(g: &Gates, c: &ControllerConfig) -> Option<(String, String)> {
+    if g.annotation_snippets_render() {
+        return None;
+    }
+    let cm = c.name.as_deref().unwrap_or("the controller ConfigMap");
+    let why = if g.allow_snippet_annotations {
+        format!(
+            "`annotations-risk-level` in ConfigMap {cm} is below `Critical` (the default is `High` since ingress-nginx v1.12), and snippet annotations are Critical"
+        )
+    } else {
+        format!(
+            "`allow-snippet-annotations` is not \"true\" in ConfigMap {cm} (it defaults to \"false\" since ingress-nginx v1.9)"
+        )
+    };
+    let help = "remove the annotation, or set `allow-snippet-annotations: \"true\"` and `annotations-risk-level: Critical` in the controller ConfigMap, knowing that snippets let Ingress authors inject nginx configuration (CVE-2025-1974)".to_string();
+    Some((why, help))
 }

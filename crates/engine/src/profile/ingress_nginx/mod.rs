@@ -157,6 +157,9 @@ pub struct Global {
 pub struct LocationFacts {
     /// `backend-protocol` is `GRPC` or `GRPCS`.
     pub grpc: bool,
+    /// `backend-protocol` is `FCGI`: the location uses `fastcgi_pass`, and no
+    /// `proxy_set_header` or `grpc_set_header` line reaches the backend.
+    pub fastcgi: bool,
     pub upstream_vhost: Option<String>,
     /// `auth-tls-secret` is set.
     pub auth_tls: bool,
@@ -245,7 +248,9 @@ pub fn proxied_location(
             "basic/digest auth (auth-type)",
         ));
     }
-    if !loc.grpc {
+    // gRPC locations get Host too since v1.10.0 ("Set grpc :authority header from request
+    // header", #8912); before, the template skipped it for `grpc_set_header`.
+    if !loc.grpc || version.minor >= 10 {
         match &loc.upstream_vhost {
             Some(v) => h.push(TemplateHeader::new("Host", v, "annotation upstream-vhost")),
             None => h.push(TemplateHeader::new("Host", "$best_http_host", "always")),
@@ -530,14 +535,18 @@ mod tests {
     }
 
     #[test]
-    fn grpc_locations_have_no_host_line() {
+    fn grpc_locations_have_a_host_line_from_v1_10() {
         let loc = LocationFacts {
             grpc: true,
             ..LocationFacts::default()
         };
-        let h = proxied_location(Version::NEWEST, &loc, &Global::default());
+        let h = proxied_location(Version { minor: 9 }, &loc, &Global::default());
         assert!(!names(&h).contains(&"Host"));
         assert!(names(&h).contains(&"X-Forwarded-Proto"));
+        for minor in 10..=Version::NEWEST.minor {
+            let h = proxied_location(Version { minor }, &loc, &Global::default());
+            assert!(names(&h).contains(&"Host"), "v1.{minor}");
+        }
     }
 
     #[test]
