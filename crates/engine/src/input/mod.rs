@@ -354,10 +354,11 @@ fn is_nginx_directive(name: &str) -> bool {
 }
 
 /// Whether a text found in a directory walk is an nginx configuration (a whole `nginx.conf` or
-/// a fragment of one): it has no INI `[section]` line, parses as nginx syntax without an error,
-/// and one of its top-level directives is one only nginx has ([`is_nginx_directive`]). A
-/// Fluent Bit, supervisord or php-fpm file has sections; a Redis or Mosquitto file has no `;`,
-/// so it ends inside its first directive.
+/// a fragment of one): it has no INI `[section]` line, and one of its complete top-level
+/// directives (ended by `;` or a block) is one only nginx has ([`is_nginx_directive`]). A
+/// Fluent Bit, supervisord or php-fpm file has sections; a Redis, Mosquitto or ntp file has no
+/// `;`, so it ends inside its first directive and has no complete one. An nginx configuration
+/// with a syntax error further down is still read, so the error is reported.
 #[must_use]
 pub fn is_nginx_conf(text: &str) -> bool {
     let text = text.strip_prefix(BOM).unwrap_or(text);
@@ -369,11 +370,10 @@ pub fn is_nginx_conf(text: &str) -> bool {
         return false;
     }
     let config = crate::nginx::parser::parse_parallel(text);
-    config.errors.is_empty()
-        && config
-            .directives
-            .iter()
-            .any(|d| is_nginx_directive(d.name(text)))
+    config
+        .directives
+        .iter()
+        .any(|d| is_nginx_directive(d.name(text)))
 }
 
 /// Reading the paths of one run: what was read already (by canonical path), in order.
@@ -568,6 +568,8 @@ mod tests {
             "location /api/ {\n  proxy_set_header X-Real-IP $remote_addr;\n  proxy_pass http://api;\n}\n",
             "upstream api { server 10.0.0.1:8080; }\nmap $http_upgrade $connection_upgrade { default upgrade; '' close; }\n",
             "\u{feff}# with a byte order mark\nserver { listen 80; }\n",
+            // A real configuration with a mistake further down is still nginx (and linted).
+            "http {\n  server {\n    listen 80\n    location / { proxy_pass http://a; }\n  }\n",
         ];
         for text in nginx {
             assert!(is_nginx_conf(text), "{text}");
@@ -583,6 +585,8 @@ mod tests {
             "[www]\n;comment\nlisten = /run/php.sock\n;pm = dynamic\n",
             // BIND: `;` terminated, but no nginx directive
             "options { directory \"/var/cache/bind\"; };\n",
+            // ntp/chrony: `server` lines without `;` never end a directive
+            "server 0.pool.ntp.org iburst\nserver 1.pool.ntp.org iburst\ndriftfile /var/lib/ntp\n",
             // nothing at all
             "# only a comment\n",
             "",

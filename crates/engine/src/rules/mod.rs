@@ -622,3 +622,42 @@ pub fn remove_advice(line: &HeaderLine) -> String {
         _ => "remove this line".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_that_are_always_set_are_not_maybe_empty() {
+        for v in [
+            "$host",
+            "${host}",
+            "${server_port}",
+            "$full_x_forwarded_for",
+            "$scheme",
+        ] {
+            assert_eq!(runtime_condition(v), None, "{v}");
+        }
+        assert_eq!(
+            runtime_condition("${http_x_real_ip}").as_deref(),
+            Some("when `$http_x_real_ip` is not empty")
+        );
+        assert_eq!(
+            when_both_sent("$remote_addr", "$http_x_real_ip"),
+            " (when `$http_x_real_ip` is not empty)"
+        );
+    }
+
+    #[test]
+    fn example_values_never_show_a_variable_name() {
+        assert_eq!(
+            joined("$http_upgrade", "$http_upgrade"),
+            "websocket,websocket"
+        );
+        assert_eq!(example_value("${host}"), "example.com");
+        assert_eq!(example_value("$http_x_tenant"), "<the client's X-Tenant>");
+        assert_eq!(example_value("$upstream_addr"), "<$upstream_addr>");
+        assert_eq!(example_value("blue"), "blue");
+        assert_eq!(example_value("a $b"), "a $b");
+    }
+}
