@@ -6,8 +6,6 @@
 mod common;
 
 use std::io;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -326,23 +324,7 @@ fn readiness_waits_for_the_certificate_and_the_configmap_cache() {
 #[test]
 fn sigterm_during_a_burst_finishes_every_request_in_flight_and_exits_0() {
     const CLIENTS: usize = 16;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file: PathBuf = dir.path().join("ca.crt");
-    let child = Binary::spawn(&[
-        "webhook",
-        "--self-signed",
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--ca-bundle-out",
-        ca_file.to_str().unwrap(),
-        "--log-format",
-        "json",
-    ]);
-    let listening = child.wait_log("webhook listening");
-    let addr: SocketAddr = listening["addr"].as_str().unwrap().parse().unwrap();
-    let config = trusting(&[&std::fs::read_to_string(&ca_file).unwrap()]);
+    let (mut child, addr, config, _dir) = Binary::webhook(&[]);
     let body = fixture("create-original-report.json");
     let (half_a, half_b) = body.split_at(body.len() / 2);
 
@@ -413,16 +395,7 @@ fn sigterm_during_a_burst_finishes_every_request_in_flight_and_exits_0() {
         assert_eq!(review["response"]["allowed"], false);
     }
     child.wait_log("stopped");
-    let mut child = child;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(child.wait_exit().code(), Some(0));
 }
 
 /// `--shutdown-delay`: after SIGTERM the webhook turns readiness off but keeps answering every
@@ -432,25 +405,7 @@ fn sigterm_during_a_burst_finishes_every_request_in_flight_and_exits_0() {
 #[test]
 fn sigterm_with_a_shutdown_delay_keeps_serving_under_load_until_the_delay_is_over() {
     const CLIENTS: usize = 4;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file: PathBuf = dir.path().join("ca.crt");
-    let child = Binary::spawn(&[
-        "webhook",
-        "--self-signed",
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--ca-bundle-out",
-        ca_file.to_str().unwrap(),
-        "--shutdown-delay",
-        "2",
-        "--log-format",
-        "json",
-    ]);
-    let listening = child.wait_log("webhook listening");
-    let addr: SocketAddr = listening["addr"].as_str().unwrap().parse().unwrap();
-    let config = trusting(&[&std::fs::read_to_string(&ca_file).unwrap()]);
+    let (mut child, addr, config, _dir) = Binary::webhook(&["--shutdown-delay", "2"]);
     let body = fixture("create-original-report.json");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let started = Arc::new(Barrier::new(CLIENTS + 1));
@@ -522,14 +477,5 @@ fn sigterm_with_a_shutdown_delay_keeps_serving_under_load_until_the_delay_is_ove
     child.wait_log("shutting down: no new connections, finishing requests in flight");
     child.wait_log("stopped");
     println!("{served} reviews served across SIGTERM and the shutdown delay, 0 failed");
-    let mut child = child;
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "did not exit after the delay");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(child.wait_exit().code(), Some(0));
 }

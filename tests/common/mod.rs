@@ -362,6 +362,44 @@ impl Binary {
         Self { child, lines }
     }
 
+    /// `snippet-guard webhook` with a throwaway certificate on 127.0.0.1 and `extra` arguments,
+    /// once it listens: the process, its HTTPS address, a client that trusts only its CA, and
+    /// the folder that holds the CA (keep it for the test's duration).
+    pub fn webhook(extra: &[&str]) -> (Self, SocketAddr, Arc<ClientConfig>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.crt");
+        let mut args = vec![
+            "webhook",
+            "--self-signed",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--ca-bundle-out",
+            ca_file.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let child = Self::spawn(&args);
+        let listening = child.wait_log("webhook listening");
+        let addr: SocketAddr = listening["addr"].as_str().unwrap().parse().unwrap();
+        let config = trusting(&[&std::fs::read_to_string(&ca_file).unwrap()]);
+        (child, addr, config, dir)
+    }
+
+    /// Wait (bounded) for the process to exit on its own.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The next JSON log line whose message is `message`.
     pub fn wait_log(&self, message: &str) -> serde_json::Value {
         let deadline = Instant::now() + TIMEOUT;
