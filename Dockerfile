@@ -7,14 +7,14 @@ FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /src
 # Sources only; .dockerignore keeps target/, .git/, charts/ and the Python venv out.
 COPY . .
-# --locked: build exactly what Cargo.lock pins. The cache mounts keep the registry and
-# target/ between builds; the binary is copied out of the cached target/ before the
-# layer ends.
+# --locked: build exactly what Cargo.lock pins. --profile dist: the release build without
+# symbols or debug info (Cargo.toml). The cache mounts keep the registry and target/
+# between builds; the binary is copied out of the cached target/ before the layer ends.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin snippet-guard \
-    && install -D -m 0755 target/release/snippet-guard /out/snippet-guard
+    cargo build --profile dist --locked --bin snippet-guard \
+    && install -D -m 0755 target/dist/snippet-guard /out/snippet-guard
 
 # glibc + libgcc + CA certificates, no shell, no package manager; runs as nonroot (65532).
 FROM gcr.io/distroless/cc-debian12:nonroot

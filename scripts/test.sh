@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that installs what the tests need and runs them all (README "Quick start").
 #   - Debian: nginx-light + libnginx-mod-http-headers-more-filter (ground truth), when missing
-#   - PyPI, in .venv: the Helm engine (helm-python-sdk), kubernetes-validate, checkov, pytest
+#   - PyPI, in .venv: the Helm engine (helm-python-sdk), kubernetes-validate, checkov, pytest,
+#     pre-commit
 #   - npm, in .venv/sarif-multitool: the SARIF reference validator (tests/sarif.rs), when missing
 #   - cargo fmt --check, cargo clippy -D warnings, the fuzz targets build, cargo test,
 #     pytest tests/chart
@@ -18,7 +19,7 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] \
     nginx-light libnginx-mod-http-headers-more-filter >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, kubernetes_validate, pytest, cryptography, yaml, jsonschema, h2' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, kubernetes_validate, pytest, cryptography, yaml, jsonschema, h2, pre_commit' 2>/dev/null; then
   echo "== creating .venv with the chart test tools"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r tests/chart/requirements.txt

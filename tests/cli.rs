@@ -295,3 +295,46 @@ fn unreadable_input_exits_2_whatever_the_flags() {
     );
     assert_eq!(binary.status.code(), Some(2), "{}", stdout(&binary));
 }
+
+/// `kubectl snippet-guard …` runs the binary found on PATH as `kubectl-snippet_guard` (kubectl
+/// turns the dash of a plugin name into `_` in the file name) with the arguments after the plugin
+/// name. The renamed binary behaves the same; its help names the program as it was invoked.
+#[test]
+fn renamed_as_a_kubectl_plugin_it_runs_the_same() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugin = dir.path().join("kubectl-snippet_guard");
+    std::fs::copy(env!("CARGO_BIN_EXE_snippet-guard"), &plugin).expect("copy the binary");
+    let run_plugin = |args: &[&str]| {
+        Command::new(&plugin)
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run kubectl-snippet_guard")
+    };
+    for args in [
+        &["rules"][..],
+        &["--version"],
+        &["lint", "examples/original-report.yaml"],
+    ] {
+        let (renamed, original) = (run_plugin(args), run(args));
+        assert_eq!(renamed.status.code(), original.status.code(), "{args:?}");
+        assert_eq!(stdout(&renamed), stdout(&original), "{args:?}");
+    }
+    let version = stdout(&run_plugin(&["--version"]));
+    assert_eq!(
+        version.trim(),
+        concat!("snippet-guard ", env!("CARGO_PKG_VERSION"))
+    );
+    let rules = stdout(&run_plugin(&["rules"]));
+    assert!(rules.contains("redundant-forwarded-proto"), "{rules}");
+
+    let help = run_plugin(&["audit", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let help = stdout(&help);
+    assert!(
+        help.contains("Usage: kubectl-snippet_guard audit [OPTIONS]"),
+        "{help}"
+    );
+    assert!(help.contains("--all-namespaces"), "{help}");
+}

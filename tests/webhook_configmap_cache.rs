@@ -29,8 +29,11 @@ enum Step {
 #[derive(Default)]
 struct Fake {
     objects: BTreeMap<Key, Value>,
+    /// IngressClasses, listed cluster-wide (their watch is held open and never answered).
+    classes: Vec<Value>,
     resource_version: u64,
     watches: Vec<(Key, SendResponse<Response<Body>>)>,
+    class_watches: Vec<SendResponse<Response<Body>>>,
 }
 
 fn key_of(o: &Value) -> Key {
@@ -69,6 +72,24 @@ impl Fake {
     }
 
     fn answer(&mut self, request: &Request<Body>, send: SendResponse<Response<Body>>) {
+        if request.uri().path() == "/apis/networking.k8s.io/v1/ingressclasses" {
+            let watch = request
+                .uri()
+                .query()
+                .unwrap_or_default()
+                .contains("watch=true");
+            if watch {
+                self.class_watches.push(send);
+            } else {
+                send.send_response(body(&json!({
+                    "apiVersion": "networking.k8s.io/v1",
+                    "kind": "IngressClassList",
+                    "metadata": {"resourceVersion": self.resource_version.to_string()},
+                    "items": self.classes,
+                })));
+            }
+            return;
+        }
         let (key, watch) = parse(request.uri());
         if watch {
             self.watches.push((key, send));
@@ -118,13 +139,25 @@ impl Fake {
 
 /// Run the fake API server until the test ends; record every request URI.
 fn spawn_fake(
+    api: Handle<Request<Body>, Response<Body>>,
+    objects: Vec<Value>,
+    seen: Arc<Mutex<Vec<String>>>,
+) -> mpsc::UnboundedSender<(Step, oneshot::Sender<()>)> {
+    spawn_fake_with_classes(api, objects, Vec::new(), seen)
+}
+
+fn spawn_fake_with_classes(
     mut api: Handle<Request<Body>, Response<Body>>,
     objects: Vec<Value>,
+    classes: Vec<Value>,
     seen: Arc<Mutex<Vec<String>>>,
 ) -> mpsc::UnboundedSender<(Step, oneshot::Sender<()>)> {
     let (tx, mut steps) = mpsc::unbounded_channel::<(Step, oneshot::Sender<()>)>();
     tokio::spawn(async move {
-        let mut fake = Fake::default();
+        let mut fake = Fake {
+            classes,
+            ..Fake::default()
+        };
         for mut o in objects {
             fake.bump(&mut o);
             fake.objects.insert(key_of(&o), o);
@@ -319,4 +352,40 @@ async fn a_missing_controller_configmap_still_syncs() {
     );
     let snap = wait(&cache, "the first sync", |s| s.synced).await;
     assert!(snap.objects.is_empty());
+}
+
+/// The webhook watches IngressClasses too: an Ingress whose class another controller owns (F5's
+/// NGINX Ingress Controller under the name `nginx`) is not judged as ingress-nginx's.
+#[tokio::test]
+async fn an_ingress_class_of_another_controller_is_not_judged() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (service, api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let f5 = json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": {"name": "nginx", "resourceVersion": "1"},
+        "spec": {"controller": "nginx.org/ingress-controller"}});
+    let _steps = spawn_fake_with_classes(api, Vec::new(), vec![f5], seen.clone());
+    let cache = ConfigMapCache::watch(kube::Client::new(service, "default"), Vec::new());
+    let snap = wait(&cache, "the IngressClass", |s| !s.classes.is_empty()).await;
+    assert_eq!(snap.classes.len(), 1);
+    let policy = Policy {
+        mode: Mode::Enforce,
+        settings: Settings::default(),
+        only_new_findings: false,
+    };
+    // The original report's Ingress has class `nginx`: here it belongs to F5's controller.
+    let body = std::fs::read(format!("{FIXTURES}/create-original-report.json")).unwrap();
+    let o = review(&policy, &snap.context(&policy), &body).unwrap();
+    assert_eq!(o.decision, Decision::Allow, "{:?}", o.findings);
+    // Without the IngressClass the same review is denied.
+    let alone = ConfigMapCache::empty().snapshot();
+    let o = review(&policy, &alone.context(&policy), &body).unwrap();
+    assert_eq!(o.decision, Decision::Deny);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|u| u.starts_with("/apis/networking.k8s.io/v1/ingressclasses?")),
+        "{:?}",
+        seen.lock().unwrap()
+    );
 }

@@ -3,6 +3,8 @@
 //! watch narrowed to that one name (`fieldSelector=metadata.name=NAME`), so the webhook needs
 //! only `get`/`list`/`watch` on ConfigMaps in those namespaces. When a controller ConfigMap
 //! starts or stops naming a `proxy-set-headers` ConfigMap, that watch is started or stopped.
+//! The IngressClasses are followed too (one cluster-wide reflector), so that an Ingress whose
+//! class another controller owns is not judged; readiness does not wait for them.
 //!
 //! Readers get an immutable [`Snapshot`] (the objects already read into engine objects), so a
 //! request never waits on the watches. The cache is *synced* once every watch has finished its
@@ -12,12 +14,17 @@
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::networking::v1::IngressClass;
+use kube::Api;
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
 use crate::engine::Context;
-use crate::k8s::reflected::ConfigMapWatches;
-use crate::k8s::webhook::{self, ContextObject, Policy};
+use crate::input::api::Values;
+use crate::k8s::reflected::{ConfigMapWatches, reflected};
+use crate::k8s::webhook::{ContextObject, Policy};
+use crate::model::Object;
 
 pub use crate::k8s::refs::{NsName, parse_ns_name, proxy_set_headers_ref};
 
@@ -26,14 +33,19 @@ pub use crate::k8s::refs::{NsName, parse_ns_name, proxy_set_headers_ref};
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub objects: Vec<ContextObject>,
-    /// Every watch has listed once.
+    /// The IngressClasses, read into engine objects (an Ingress whose class another controller
+    /// owns is not judged), sorted by name; empty until their watch has listed.
+    pub classes: Vec<Object>,
+    /// Every ConfigMap watch has listed once.
     pub synced: bool,
     context: OnceLock<Arc<Context>>,
 }
 
 impl PartialEq for Snapshot {
     fn eq(&self, other: &Self) -> bool {
-        self.objects == other.objects && self.synced == other.synced
+        self.objects == other.objects
+            && self.classes == other.classes
+            && self.synced == other.synced
     }
 }
 
@@ -45,16 +57,29 @@ impl Snapshot {
     pub fn new(objects: Vec<ContextObject>, synced: bool) -> Self {
         Self {
             objects,
+            classes: Vec::new(),
             synced,
             context: OnceLock::new(),
         }
+    }
+
+    /// This snapshot with these IngressClasses.
+    #[must_use]
+    pub fn with_classes(mut self, classes: Vec<Object>) -> Self {
+        self.classes = classes;
+        self
     }
 
     /// The engine context of these objects under `policy`'s settings (one process, one policy),
     /// built once per snapshot.
     pub fn context(&self, policy: &Policy) -> Arc<Context> {
         self.context
-            .get_or_init(|| Arc::new(webhook::context(policy, &self.objects)))
+            .get_or_init(|| {
+                let mut objects: Vec<Object> =
+                    self.objects.iter().map(|c| c.object.clone()).collect();
+                objects.extend(self.classes.iter().cloned());
+                Arc::new(Context::build(&objects, &policy.settings))
+            })
             .clone()
     }
 }
@@ -121,6 +146,15 @@ fn trim(cm: &mut ConfigMap) {
 
 async fn manage(client: Client, controllers: Vec<NsName>, tx: watch::Sender<Arc<Snapshot>>) {
     let (notify, mut changes) = mpsc::channel::<()>(1);
+    // Readiness waits for the ConfigMaps only: without the right to list IngressClasses (an
+    // older RBAC) the webhook still serves, judging classes by name, and the watch logs why.
+    let classes = reflected(
+        Api::<IngressClass>::all(client.clone()),
+        watcher::Config::default(),
+        crate::k8s::controller::objects::trim_ingress_class,
+        "IngressClasses".to_string(),
+        notify.clone(),
+    );
     let mut watches = ConfigMapWatches::start(client, controllers, trim, notify);
     let mut ever_synced = false;
     loop {
@@ -138,7 +172,14 @@ async fn manage(client: Client, controllers: Vec<NsName>, tx: watch::Sender<Arc<
             tracing::info!(configmaps = ?names, "ConfigMap cache synced");
             watches.warn_missing();
         }
-        let snapshot = Snapshot::new(objects, ever_synced);
+        let mut classes: Vec<Object> = classes
+            .store
+            .state()
+            .iter()
+            .map(|ic| crate::k8s::objects::ingress_class(ic, Values::Detached))
+            .collect();
+        classes.sort_by(|a, b| a.meta().object.name.cmp(&b.meta().object.name));
+        let snapshot = Snapshot::new(objects, ever_synced).with_classes(classes);
         tx.send_if_modified(|current| {
             if **current == snapshot {
                 false

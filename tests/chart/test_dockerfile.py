@@ -20,7 +20,20 @@ def instructions(name: str) -> list[str]:
 def test_multi_stage_build_from_the_pinned_images():
     assert instructions("FROM") == ["rust:1.95-slim-bookworm AS builder", "gcr.io/distroless/cc-debian12:nonroot"]
     (run,) = [r for r in instructions("RUN") if "cargo build" in r]
-    assert "cargo build --release --locked" in run
+    assert "cargo build --profile dist --locked --bin snippet-guard" in run
+
+
+def test_builds_the_stripped_dist_profile_and_copies_its_binary():
+    profiles = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]
+    # dist: the release build without symbols or debug info; release keeps its line tables.
+    assert profiles["dist"] == {"inherits": "release", "strip": True, "debug": False}
+    assert profiles["release"].get("strip", False) is False
+    (run,) = [r for r in instructions("RUN") if "cargo build" in r]
+    profile = re.search(r"--profile (\S+)", run).group(1)
+    assert profile in profiles
+    # Cargo puts a custom profile's output in target/<profile name>/.
+    copied = re.findall(r"target/(\w+)/snippet-guard", run)
+    assert copied == [profile]
 
 
 def test_runs_the_crate_binary_as_nonroot_65532():

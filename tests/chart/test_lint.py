@@ -52,6 +52,10 @@ BAD_VALUES = {
     "misspelt key": {"webhook": {"replicas": 3}},
     "unknown top-level key": {"webhooks": {}},
     "image digest without algorithm": {"image": {"digest": "abc"}},
+    "unsupported ingress-nginx version": {"engine": {"controllerVersion": "1.8"}},
+    "annotations prefix with a trailing slash": {"engine": {"annotationsPrefix": "nginx.ingress.kubernetes.io/"}},
+    "unknown rule to select": {"engine": {"select": ["redundant-forwarded-prot"]}},
+    "extra argument without dashes": {"engine": {"extraArgs": ["verbose"]}},
 }
 
 

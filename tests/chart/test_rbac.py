@@ -13,7 +13,9 @@ from conftest import CI_VALUES, NAMESPACE, RELEASE, ROOT, ci_values, container, 
 
 ROLE_KINDS = ("Role", "ClusterRole")
 # README placeholders -> the default values' namespaces (None: cluster-wide).
-NAMESPACES = {"cluster-wide": None, "release namespace": NAMESPACE, "`ingressNginx.namespace`": "ingress-nginx"}
+NAMESPACES = {"cluster-wide": None, "release namespace": NAMESPACE}
+# README placeholders of resource names -> their default values.
+NAMES = {"<fullname>": RELEASE, "<ingressNginx.configMapName>": "ingress-nginx-controller"}
 
 
 def _items(cell: str) -> tuple[str, ...]:
@@ -30,7 +32,9 @@ def readme_rbac_rows() -> Counter:
     rows = Counter()
     for line in lines[2:]:
         component, kind, namespace, group, resources, verbs, names = (c.strip() for c in line.strip("|").split("|"))
-        names = _items(names.replace("<fullname>", RELEASE))
+        for placeholder, value in NAMES.items():
+            names = names.replace(placeholder, value)
+        names = _items(names)
         rows[(component, kind, NAMESPACES[namespace], _items(group), _items(resources), _items(verbs), names)] += 1
     assert rows, "README RBAC table is empty"
     return rows
@@ -58,7 +62,8 @@ def rendered_rbac_rows(objects) -> Counter:
 
 def test_readme_table_parses_placeholders():
     rows = readme_rbac_rows()
-    assert any(r[2] is None for r in rows) and any(r[2] == "ingress-nginx" for r in rows)
+    assert any(r[2] is None for r in rows) and any(r[2] == NAMESPACE for r in rows)
+    assert any(r[6] == ("ingress-nginx-controller",) for r in rows)
 
 
 def test_readme_rbac_table_matches_the_rendered_roles(default_objects):
@@ -77,7 +82,36 @@ def test_the_documented_rights_are_the_ones_the_binary_needs(default_objects):
     leases = {r[5] for r in rows if r[4] == ("leases",)}
     assert set().union(*leases) == {"get", "create", "patch"}
     webhook = [r for r in rows if r[0] == "webhook"]
-    assert [(r[1], r[2], r[4], r[5]) for r in webhook] == [("Role", "ingress-nginx", ("configmaps",), ("get", "list", "watch"))]
+    assert sorted((r[1], r[2], r[4], r[5], r[6]) for r in webhook) == [
+        ("ClusterRole", None, ("configmaps",), ("get", "list", "watch"), ("ingress-nginx-controller",)),
+        # Its IngressClass watch: which Ingresses ingress-nginx serves.
+        ("ClusterRole", None, ("ingressclasses",), ("list", "watch"), ()),
+    ]
+
+
+def _configmap_rules(objects, component):
+    return [
+        (o["kind"], o["metadata"].get("namespace"), tuple(r.get("resourceNames", ())))
+        for o in objects if o["kind"] in ROLE_KINDS
+        and o["metadata"]["labels"]["app.kubernetes.io/component"] == component
+        for r in o["rules"] if "configmaps" in r["resources"]
+    ]
+
+
+@pytest.mark.parametrize("path", CI_VALUES, ids=lambda p: p.name)
+def test_nothing_lands_in_a_namespace_other_than_the_release_one(path):
+    # helm install must work before ingress-nginx exists: no namespaced object the chart creates
+    # may live in the ingress-nginx (or a proxy-set-headers) namespace.
+    objects = render(ci_values(path))
+    namespaces = {o["metadata"]["namespace"] for o in objects if "namespace" in o["metadata"]}
+    assert namespaces <= {NAMESPACE}, namespaces
+
+
+def test_configmap_reads_follow_the_configured_names():
+    objects = render({"ingressNginx": {"namespace": "edge", "configMapName": "nginx-conf"}})
+    assert _configmap_rules(objects, "webhook") == [("ClusterRole", None, ("nginx-conf",))]
+    # The controller's default is an unrestricted cluster-wide read.
+    assert _configmap_rules(objects, "controller") == [("ClusterRole", None, ())]
 
 
 def test_no_namespace_rights_without_an_exclude_selector():
@@ -118,23 +152,28 @@ def test_no_wildcards_and_bindings_only_to_own_service_account(path):
         one(objects, "ServiceAccount", f"{RELEASE}-{component}", NAMESPACE)
 
 
-def test_namespace_scoped_configmap_reads():
+@pytest.mark.parametrize("reference", ["shared/custom-headers", "custom-headers"])
+def test_name_scoped_configmap_reads(reference):
+    # A proxy-set-headers ConfigMap, in another namespace or in ingress-nginx's: one more name.
     objects = render({
-        "ingressNginx": {"proxySetHeadersConfigMapName": "shared/custom-headers"},
+        "ingressNginx": {"proxySetHeadersConfigMapName": reference},
         "controller": {"rbac": {"configMapsClusterWide": False}},
     })
-    rows = rendered_rbac_rows(objects)
-    configmap_rows = {(r[0], r[1], r[2]) for r in rows if r[4] == ("configmaps",)}
-    assert configmap_rows == {
-        ("controller", "Role", "ingress-nginx"), ("controller", "Role", "shared"),
-        ("webhook", "Role", "ingress-nginx"), ("webhook", "Role", "shared"),
-    }
+    names = ("custom-headers", "ingress-nginx-controller")
+    assert _configmap_rules(objects, "controller") == [("ClusterRole", None, names)]
+    assert _configmap_rules(objects, "webhook") == [("ClusterRole", None, names)]
+    assert not find(objects, "Role", namespace="shared") + find(objects, "Role", namespace="ingress-nginx")
+
+
+def test_the_same_name_twice_is_listed_once():
+    objects = render({"ingressNginx": {"proxySetHeadersConfigMapName": "other/ingress-nginx-controller"}})
+    assert _configmap_rules(objects, "webhook") == [("ClusterRole", None, ("ingress-nginx-controller",))]
 
 
 def test_cluster_wide_configmap_reads_for_the_webhook():
     rows = rendered_rbac_rows(render({"webhook": {"rbac": {"configMapsClusterWide": True}}}))
-    webhook = [(r[1], r[2], r[4]) for r in rows if r[0] == "webhook"]
-    assert webhook == [("ClusterRole", None, ("configmaps",))]
+    webhook = [(r[1], r[2], r[4], r[6]) for r in rows if r[0] == "webhook" and r[4] == ("configmaps",)]
+    assert webhook == [("ClusterRole", None, ("configmaps",), ())]
 
 
 def test_rbac_create_false_renders_no_rbac():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 
 import yaml
@@ -25,6 +27,8 @@ def test_webhook_arguments_follow_the_binary_interface(default_objects):
         "--controller-configmap=ingress-nginx/ingress-nginx-controller",
         "--shutdown-delay=10",
         "--shutdown-timeout=15",
+        "--controller-version=1.15",
+        "--annotations-prefix=nginx.ingress.kubernetes.io",
         "--log-format=json",
     ]
     assert "command" not in c  # the image's entrypoint is /snippet-guard
@@ -38,6 +42,40 @@ def test_webhook_shutdown_delay_fits_in_the_grace_period(default_objects):
     args = container(objects, "webhook")["args"]
     assert "--shutdown-delay=3" in args and "--shutdown-timeout=7" in args
     assert pod_spec(objects, "webhook")["terminationGracePeriodSeconds"] == 15
+
+
+def test_engine_settings_reach_both_components_alike():
+    values = {"engine": {
+        "controllerVersion": "1.12",
+        "annotationsPrefix": "custom.example.com",
+        "ingressClasses": ["public", "internal"],
+        "select": ["redundant-forwarded-proto", "duplicate-controller-header"],
+        "ignore": ["ignored-snippet"],
+        "extraArgs": ["--no-annotation-suppressions"],
+    }}
+    objects = render(values)
+    expected = [
+        "--controller-version=1.12",
+        "--annotations-prefix=custom.example.com",
+        "--ingress-class=public",
+        "--ingress-class=internal",
+        "--select=redundant-forwarded-proto,duplicate-controller-header",
+        "--ignore=ignored-snippet",
+        "--no-annotation-suppressions",
+    ]
+    for component in ("webhook", "controller"):
+        args = container(objects, component)["args"]
+        engine = [a for a in args if a in expected]
+        assert engine == expected, (component, args)
+
+
+def test_the_schema_knows_every_rule_and_no_other():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    enum = schema["properties"]["engine"]["properties"]["select"]["items"]["enum"]
+    rules = sorted(re.findall(r'id: "([a-z-]+)"', "".join(
+        p.read_text() for p in (ROOT / "crates" / "engine" / "src" / "rules").glob("*.rs"))))
+    assert sorted(enum) == rules
+    assert schema["properties"]["engine"]["properties"]["ignore"]["items"]["enum"] == enum
 
 
 def test_webhook_optional_flags():
@@ -59,6 +97,8 @@ def test_controller_arguments_follow_the_binary_interface(default_objects):
         "--exclude-namespace-selector=snippet-guard.io/ignore=true",
         f"--lease-namespace={NAMESPACE}",
         f"--lease-name={RELEASE}-controller",
+        "--controller-version=1.15",
+        "--annotations-prefix=nginx.ingress.kubernetes.io",
         "--log-format=json",
     ]
     env = {e["name"]: e for e in c["env"]}

@@ -119,6 +119,19 @@ the controller ConfigMap and, if set, the proxy-set-headers one ("name" or "name
 {{- end }}
 
 {{/*
+Sorted, de-duplicated names of the ingress-nginx ConfigMaps, as a JSON list: the
+`resourceNames` of the ClusterRoles that read only those ConfigMaps (RBAC names carry no
+namespace, and a ClusterRole needs no namespace to exist at install time).
+*/}}
+{{- define "snippet-guard.ingressNginxConfigMapNames" -}}
+{{- $names := list }}
+{{- range (include "snippet-guard.ingressNginxConfigMaps" . | fromJsonArray) }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- $names | uniq | sortAlpha | toJson }}
+{{- end }}
+
+{{/*
 Name of the Secret the webhook serves TLS from (keys tls.crt, tls.key, and ca.crt unless
 the user brings their own Secret).
 */}}
