@@ -245,28 +245,6 @@ impl Object {
             Object::IngressClass(o) => &o.meta,
         }
     }
-
-    /// Renumber every file id this object points at by `by` (see [`Workspace::append`]).
-    fn shift_files(&mut self, by: u32) {
-        fn entry(e: &mut Entry, by: u32) {
-            e.key_location.file.0 += by;
-            e.value.map.file.0 += by;
-        }
-        let meta = match self {
-            Object::Ingress(o) => &mut o.meta,
-            Object::ConfigMap(o) => {
-                for e in &mut o.data {
-                    entry(e, by);
-                }
-                &mut o.meta
-            }
-            Object::IngressClass(o) => &mut o.meta,
-        };
-        meta.location.file.0 += by;
-        for e in &mut meta.annotations {
-            entry(e, by);
-        }
-    }
 }
 
 /// An input that could not be read as what it claims to be. Not a finding: `--select`,
@@ -299,24 +277,6 @@ impl Workspace {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Add the sources and objects of `other` (read once, reused for many runs: the webhook's
-    /// cached ConfigMaps). Its file ids are renumbered past this workspace's own. Its
-    /// `load_errors` are not copied: they were reported when `other` was read.
-    pub fn append(&mut self, other: &Workspace) {
-        let by = self.sources.len() as u32;
-        for (_, f) in other.sources.iter() {
-            self.sources.add(f.clone());
-        }
-        self.objects.extend(other.objects.iter().map(|o| {
-            let mut o = o.clone();
-            o.shift_files(by);
-            o
-        }));
-        self.confs
-            .extend(other.confs.iter().map(|f| FileId(f.0 + by)));
-        self.files += other.files;
     }
 
     /// A location covering nothing, at the start of a file.

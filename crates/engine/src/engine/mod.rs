@@ -14,7 +14,6 @@
 //! per request or event.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{Ingress, Object, ObjectRef, Workspace};
@@ -351,6 +350,3 @@ pub fn check_with(context: &Context, ws: &Workspace) -> Vec<Diagnostic> {
     sort_dedup(&mut out);
     out
 }
-
-/// A context shared between threads.
-pub type SharedContext = Arc<Context>;
