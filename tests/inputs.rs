@@ -188,19 +188,17 @@ fn symlink_loops_and_overlapping_paths_read_each_file_once() {
     assert_eq!(o.status.code(), Some(1));
 
     // Overlapping arguments: each file once, in the order the arguments first reach it.
-    let o = run(
-        dir.path(),
-        &[
-            "lint",
-            "--format",
-            "json",
-            "deploy/b.yaml",
-            "deploy",
-            "deploy/a.yaml",
-            "./deploy/",
-            "deploy/c.yaml",
-        ],
-    );
+    let overlapping = [
+        "lint",
+        "--format",
+        "json",
+        "deploy/b.yaml",
+        "deploy",
+        "deploy/a.yaml",
+        "./deploy/",
+        "deploy/c.yaml",
+    ];
+    let o = run(dir.path(), &overlapping);
     let v = json(&o);
     assert_eq!(
         files_in_order(&v),
@@ -209,19 +207,7 @@ fn symlink_loops_and_overlapping_paths_read_each_file_once() {
     );
     assert_eq!(v["summary"]["files"], 2);
     // The run is the same every time.
-    let again = run(
-        dir.path(),
-        &[
-            "lint",
-            "--format",
-            "json",
-            "deploy/b.yaml",
-            "deploy",
-            "deploy/a.yaml",
-            "./deploy/",
-            "deploy/c.yaml",
-        ],
-    );
+    let again = run(dir.path(), &overlapping);
     assert_eq!(again.stdout, o.stdout);
     assert_eq!(again.stderr, o.stderr);
 }

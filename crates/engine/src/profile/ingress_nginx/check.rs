@@ -605,12 +605,12 @@ impl PreparedIngressNginx {
                 .iter()
                 .filter(|d| {
                     d.source.as_ref() == Some(&provenance)
-                        && matches!(
-                            d.rule.id,
-                            "redundant-forwarded-proto"
-                                | "duplicate-controller-header"
-                                | "duplicate-snippet-header"
-                        )
+                        && [
+                            &rules::redundant_forwarded_proto::REDUNDANT_FORWARDED_PROTO,
+                            &rules::duplicate_controller_header::DUPLICATE_CONTROLLER_HEADER,
+                            &rules::duplicate_snippet_header::DUPLICATE_SNIPPET_HEADER,
+                        ]
+                        .contains(&d.rule)
                 })
                 .filter_map(|d| d.header.clone())
                 .collect();
