@@ -220,24 +220,12 @@ struct Webhook {
 
 impl Webhook {
     fn spawn() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = dir.path().join("ca.crt");
-        let bin = Binary::spawn(&[
-            "webhook",
-            "--self-signed",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--ca-bundle-out",
-            ca.to_str().unwrap(),
-            "--log-format",
-            "json",
-        ]);
-        let listening = bin.wait_log("webhook listening");
-        let addr = listening["addr"].as_str().unwrap().parse().unwrap();
-        let metrics_addr = listening["metrics_addr"].as_str().unwrap().parse().unwrap();
-        let config = trusting(&[&std::fs::read_to_string(&ca).unwrap()]);
+        let common::WebhookBinary {
+            bin,
+            addr,
+            metrics_addr,
+            config,
+        } = Binary::webhook(&[]);
         Self {
             bin,
             addr,

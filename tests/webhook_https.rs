@@ -274,11 +274,35 @@ fn readiness_waits_for_the_certificate_and_the_configmap_cache() {
         "not ready: ConfigMap cache not synced\n"
     );
 
+    // The IngressClass watch runs beside the ConfigMap's (in either order): its list gets an
+    // empty answer and its watch is held open; the ConfigMap list is the one this test answers.
+    let mut held = Vec::new();
     let list = server.rt.block_on(async {
-        let (request, send) = tokio::time::timeout(TIMEOUT, api.next_request())
-            .await
-            .expect("the cache lists the controller ConfigMap")
-            .unwrap();
+        let (request, send) = loop {
+            let (request, send) = tokio::time::timeout(TIMEOUT, api.next_request())
+                .await
+                .expect("the cache lists the controller ConfigMap")
+                .unwrap();
+            if request.uri().path() != "/apis/networking.k8s.io/v1/ingressclasses" {
+                break (request, send);
+            }
+            if request
+                .uri()
+                .query()
+                .unwrap_or_default()
+                .contains("watch=true")
+            {
+                held.push(send);
+            } else {
+                let empty = serde_json::json!({"apiVersion": "networking.k8s.io/v1",
+                    "kind": "IngressClassList", "metadata": {"resourceVersion": "1"}, "items": []});
+                send.send_response(
+                    http::Response::builder()
+                        .body(Body::from(serde_json::to_vec(&empty).unwrap()))
+                        .unwrap(),
+                );
+            }
+        };
         let list = serde_json::json!({
             "apiVersion": "v1", "kind": "ConfigMapList",
             "metadata": {"resourceVersion": "100"},
@@ -324,7 +348,12 @@ fn readiness_waits_for_the_certificate_and_the_configmap_cache() {
 #[test]
 fn sigterm_during_a_burst_finishes_every_request_in_flight_and_exits_0() {
     const CLIENTS: usize = 16;
-    let (mut child, addr, config, _dir) = Binary::webhook(&[]);
+    let common::WebhookBinary {
+        bin: mut child,
+        addr,
+        config,
+        ..
+    } = Binary::webhook(&[]);
     let body = fixture("create-original-report.json");
     let (half_a, half_b) = body.split_at(body.len() / 2);
 
@@ -405,7 +434,12 @@ fn sigterm_during_a_burst_finishes_every_request_in_flight_and_exits_0() {
 #[test]
 fn sigterm_with_a_shutdown_delay_keeps_serving_under_load_until_the_delay_is_over() {
     const CLIENTS: usize = 4;
-    let (mut child, addr, config, _dir) = Binary::webhook(&["--shutdown-delay", "2"]);
+    let common::WebhookBinary {
+        bin: mut child,
+        addr,
+        config,
+        ..
+    } = Binary::webhook(&["--shutdown-delay", "2"]);
     let body = fixture("create-original-report.json");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let started = Arc::new(Barrier::new(CLIENTS + 1));

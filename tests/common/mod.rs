@@ -340,6 +340,17 @@ impl Drop for Binary {
     }
 }
 
+/// A running `snippet-guard webhook` ([`Binary::webhook`]).
+pub struct WebhookBinary {
+    pub bin: Binary,
+    /// The HTTPS port.
+    pub addr: SocketAddr,
+    /// The plain metrics port.
+    pub metrics_addr: SocketAddr,
+    /// A client configuration that trusts only the webhook's throwaway CA.
+    pub config: Arc<ClientConfig>,
+}
+
 impl Binary {
     pub fn spawn(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_snippet-guard"))
@@ -363,9 +374,9 @@ impl Binary {
     }
 
     /// `snippet-guard webhook` with a throwaway certificate on 127.0.0.1 and `extra` arguments,
-    /// once it listens: the process, its HTTPS address, a client that trusts only its CA, and
-    /// the folder that holds the CA (keep it for the test's duration).
-    pub fn webhook(extra: &[&str]) -> (Self, SocketAddr, Arc<ClientConfig>, tempfile::TempDir) {
+    /// once it listens.
+    pub fn webhook(extra: &[&str]) -> WebhookBinary {
+        // The CA is read once the webhook listens; the folder may go with this function.
         let dir = tempfile::tempdir().unwrap();
         let ca_file = dir.path().join("ca.crt");
         let mut args = vec![
@@ -381,11 +392,16 @@ impl Binary {
             "json",
         ];
         args.extend_from_slice(extra);
-        let child = Self::spawn(&args);
-        let listening = child.wait_log("webhook listening");
-        let addr: SocketAddr = listening["addr"].as_str().unwrap().parse().unwrap();
-        let config = trusting(&[&std::fs::read_to_string(&ca_file).unwrap()]);
-        (child, addr, config, dir)
+        let bin = Self::spawn(&args);
+        let listening = bin.wait_log("webhook listening");
+        let address =
+            |key: &str| -> SocketAddr { listening[key].as_str().unwrap().parse().unwrap() };
+        WebhookBinary {
+            addr: address("addr"),
+            metrics_addr: address("metrics_addr"),
+            config: trusting(&[&std::fs::read_to_string(&ca_file).unwrap()]),
+            bin,
+        }
     }
 
     /// Wait (bounded) for the process to exit on its own.
