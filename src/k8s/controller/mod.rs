@@ -523,9 +523,10 @@ pub fn relevant_hash(ing: &Ingress) -> Option<u64> {
     let mut h = DefaultHasher::new();
     ing.metadata.uid.hash(&mut h);
     ing.metadata.annotations.hash(&mut h);
+    // The trimmed spec: the class and the backend Service names.
     ing.spec
         .as_ref()
-        .and_then(|s| s.ingress_class_name.as_ref())
+        .and_then(|s| serde_json::to_string(s).ok())
         .hash(&mut h);
     Some(h.finish())
 }
