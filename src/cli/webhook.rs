@@ -175,9 +175,10 @@ async fn serve(args: &WebhookArgs, policy: Policy) -> Result<()> {
         .check
         .controller_configmap
         .iter()
-        .map(|c| {
-            parse_ns_name(c)
-                .with_context(|| format!("--controller-configmap takes NAMESPACE/NAME, got `{c}`"))
+        .map(|c| (c, "--controller-configmap"))
+        .chain(args.check.nic_configmap.iter().map(|c| (c, "--nic-configmap")))
+        .map(|(c, flag)| {
+            parse_ns_name(c).with_context(|| format!("{flag} takes NAMESPACE/NAME, got `{c}`"))
         })
         .collect::<Result<Vec<_>>>()?;
     let cache = if controllers.is_empty() {

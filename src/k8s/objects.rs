@@ -82,13 +82,16 @@ pub fn ingress_class(ic: &IngressClass, values: Values<'_>) -> Object {
 }
 
 /// A custom resource of a kind the engine reads (VirtualServer...), as the API server sends it
-/// (`DynamicObject`): `None` for other kinds.
+/// (`DynamicObject` of the resource `ar`): `None` for other kinds.
 #[must_use]
-pub fn resource(obj: &kube::api::DynamicObject, values: Values<'_>) -> Option<Object> {
-    let types = obj.types.as_ref()?;
+pub fn resource(
+    obj: &kube::api::DynamicObject,
+    ar: &kube::api::ApiResource,
+    values: Values<'_>,
+) -> Option<Object> {
     let api = ApiObject {
-        api_version: Some(types.api_version.clone()),
-        kind: Some(types.kind.clone()),
+        api_version: Some(ar.api_version.clone()),
+        kind: Some(ar.kind.clone()),
         metadata: meta(&obj.metadata),
         spec: obj.data.get("spec").cloned(),
         data: None,

@@ -48,6 +48,7 @@ use crate::model::Object;
 pub mod config;
 pub mod metrics;
 pub mod objects;
+pub mod resources;
 pub mod run;
 pub mod server;
 

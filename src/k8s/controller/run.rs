@@ -206,18 +206,35 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
         opts.namespaces.iter().cloned().map(Some).collect()
     };
     let mut synced_flags = Vec::new();
-    let mut controllers = Vec::new();
+    let mut controllers: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    let kinds = super::resources::watched_kinds(&opts.settings);
     for scope in scopes {
         let synced = Arc::new(AtomicBool::new(false));
         synced_flags.push(synced.clone());
-        controllers.push(ingress_scope(
-            client.clone(),
-            scope,
-            ctx.clone(),
-            synced,
-            watcher::DefaultBackoff::default,
-            shutdown.clone(),
-        ));
+        controllers.push(
+            ingress_scope(
+                client.clone(),
+                scope.clone(),
+                ctx.clone(),
+                synced,
+                watcher::DefaultBackoff::default,
+                shutdown.clone(),
+            )
+            .boxed(),
+        );
+        // Custom resources of the enabled profiles (VirtualServer...), once their CRDs exist.
+        for gvk in &kinds {
+            controllers.push(
+                super::resources::resource_scope(
+                    client.clone(),
+                    gvk.clone(),
+                    scope.clone(),
+                    ctx.clone(),
+                    shutdown.clone(),
+                )
+                .boxed(),
+            );
+        }
     }
     let config_task = tokio::spawn(config_loop(ctx.clone(), shutdown.clone()));
 
