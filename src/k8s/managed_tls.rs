@@ -271,43 +271,47 @@ impl ManagedTls {
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         };
         // Clocks of the API server and of this pod may differ a little.
-        let not_before = at(now - Duration::from_secs(300).min(now.duration_since(UNIX_EPOCH).unwrap_or_default()));
-        let (ca_pem, ca_key_pem, bundle, ca_not_after) = match (plan, old) {
-            (Plan::NewCert(_), Some(m)) => {
-                let cas = parse_pem(&m.ca_bundle).map_err(Error::Load)?;
-                let not_after = cas.first().map_or(now, |c| c.1.not_after);
-                (cas[0].0.clone(), m.ca_key.clone(), m.ca_bundle.clone(), not_after)
-            }
-            _ => {
-                let key = KeyPair::generate()?;
-                let mut ca = CertificateParams::new(Vec::<String>::new())?;
-                ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-                let stamp = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-                ca.distinguished_name.push(
-                    DnType::CommonName,
-                    format!("snippet-guard webhook CA {stamp}"),
-                );
-                ca.key_usages = vec![
-                    KeyUsagePurpose::KeyCertSign,
-                    KeyUsagePurpose::CrlSign,
-                    KeyUsagePurpose::DigitalSignature,
-                ];
-                ca.not_before = not_before;
-                let not_after = now + self.ca_validity;
-                ca.not_after = at(not_after);
-                let cert = ca.self_signed(&key)?;
-                let mut bundle = cert.pem();
-                // Older CAs stay trusted until they expire: pods may still serve their
-                // certificates.
-                if let Some(old) = old.and_then(|m| parse_pem(&m.ca_bundle).ok()) {
-                    for (pem, info) in old.into_iter().take(OLD_CAS_KEPT) {
-                        if info.not_after > now {
-                            bundle.push_str(&pem);
-                        }
+        let not_before = at(now.checked_sub(Duration::from_secs(300)).unwrap_or(now));
+        let renewing = match (plan, old) {
+            (Plan::NewCert(_), Some(m)) => Some(m),
+            _ => None,
+        };
+        let (ca_pem, ca_key_pem, bundle, ca_not_after) = if let Some(m) = renewing {
+            let cas = parse_pem(&m.ca_bundle).map_err(Error::Load)?;
+            let (ca, info) = cas
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::Load(format!("`{CA_BUNDLE}` holds no certificate")))?;
+            (ca, m.ca_key.clone(), m.ca_bundle.clone(), info.not_after)
+        } else {
+            let key = KeyPair::generate()?;
+            let mut ca = CertificateParams::new(Vec::<String>::new())?;
+            ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            let stamp = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            ca.distinguished_name.push(
+                DnType::CommonName,
+                format!("snippet-guard webhook CA {stamp}"),
+            );
+            ca.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            ca.not_before = not_before;
+            let not_after = now + self.ca_validity;
+            ca.not_after = at(not_after);
+            let cert = ca.self_signed(&key)?;
+            let mut bundle = cert.pem();
+            // Older CAs stay trusted until they expire: pods may still serve their
+            // certificates.
+            if let Some(old) = old.and_then(|m| parse_pem(&m.ca_bundle).ok()) {
+                for (pem, info) in old.into_iter().take(OLD_CAS_KEPT) {
+                    if info.not_after > now {
+                        bundle.push_str(&pem);
                     }
                 }
-                (cert.pem(), key.serialize_pem(), bundle, not_after)
             }
+            (cert.pem(), key.serialize_pem(), bundle, not_after)
         };
         let ca_key = KeyPair::from_pem(&ca_key_pem)?;
         let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
@@ -336,13 +340,16 @@ impl ManagedTls {
         let secret_name = format!("Secret {}/{}", self.namespace, self.secret);
         let mut material = None;
         for _ in 0..3 {
-            let mut secret = secrets.get(&self.secret).await.map_err(|source| Error::Api {
-                what: format!("reading {secret_name}"),
-                source,
-            })?;
+            let mut secret = secrets
+                .get(&self.secret)
+                .await
+                .map_err(|source| Error::Api {
+                    what: format!("reading {secret_name}"),
+                    source,
+                })?;
             let current = Material::from_secret(&secret);
             let plan = self.plan(current.as_ref(), SystemTime::now());
-            let Plan::NewCert(why) | Plan::NewCa(why) = &plan else {
+            let (Plan::NewCert(why) | Plan::NewCa(why)) = &plan else {
                 material = current;
                 break;
             };
@@ -374,9 +381,9 @@ impl ManagedTls {
         // A certificate from a CA the API server does not trust yet would fail every call:
         // serve it once the caBundle holds its CA (or when nothing is served yet).
         if bundled.is_ok() || !store.is_loaded() {
-            let changed = store
-                .current()
-                .is_none_or(|c| c.cert.first().map(AsRef::as_ref) != first_der(&material.cert).as_deref());
+            let changed = store.current().is_none_or(|c| {
+                c.cert.first().map(AsRef::as_ref) != first_der(&material.cert).as_deref()
+            });
             if changed {
                 store
                     .load_pem(material.cert.as_bytes(), material.key.as_bytes())
@@ -405,7 +412,11 @@ impl ManagedTls {
                 })?;
             let mut changed = false;
             for hook in vwc.webhooks.iter_mut().flatten() {
-                if hook.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice())
+                if hook
+                    .client_config
+                    .ca_bundle
+                    .as_ref()
+                    .map(|b| b.0.as_slice())
                     != Some(bundle.as_bytes())
                 {
                     hook.client_config.ca_bundle = Some(ByteString(bundle.as_bytes().to_vec()));

@@ -73,7 +73,10 @@ fn render() -> Vec<serde_json::Value> {
 async fn api_for(client: &Client, object: &serde_json::Value) -> Api<DynamicObject> {
     let (group, version) = match object["apiVersion"].as_str().unwrap().split_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), object["apiVersion"].as_str().unwrap().to_string()),
+        None => (
+            String::new(),
+            object["apiVersion"].as_str().unwrap().to_string(),
+        ),
     };
     let gvk = GroupVersionKind::gvk(&group, &version, object["kind"].as_str().unwrap());
     let (resource, caps): (ApiResource, _) = kube::discovery::pinned_kind(client, &gvk)
@@ -116,12 +119,7 @@ async fn service_account_kubeconfig(client: &Client, name: &str, dir: &std::path
         "spec": {"expirationSeconds": 3600}
     });
     let answer: serde_json::Value = api
-        .create_subresource(
-            "token",
-            name,
-            &PostParams::default(),
-            serde_json::to_vec(&request).unwrap(),
-        )
+        .create_subresource("token", name, &PostParams::default(), &request)
         .await
         .unwrap_or_else(|e| panic!("TokenRequest for {name}: {e}"));
     let token = answer["status"]["token"].as_str().unwrap();
@@ -168,9 +166,9 @@ impl Drop for Running {
 }
 
 impl Running {
-    fn start(args: Vec<String>, kubeconfig: &str) -> Self {
+    fn start(args: &[String], kubeconfig: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_snippet-guard"))
-            .args(&args)
+            .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -210,7 +208,10 @@ impl Running {
 fn container_args(objects: &[serde_json::Value], component: &str) -> Vec<String> {
     let deployment = objects
         .iter()
-        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == format!("{RELEASE}-snippet-guard-{component}"))
+        .find(|o| {
+            o["kind"] == "Deployment"
+                && o["metadata"]["name"] == format!("{RELEASE}-snippet-guard-{component}")
+        })
         .or_else(|| {
             objects.iter().find(|o| {
                 o["kind"] == "Deployment"
@@ -237,13 +238,16 @@ fn replaced(args: Vec<String>, replace: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+async fn until<T, F: Future<Output = Option<T>>>(what: &str, mut f: impl FnMut() -> F) -> T {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {WAIT:?}: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?}: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -271,7 +275,8 @@ fn https_post(addr: SocketAddr, host: &str, ca_pem: &str, path: &str, body: &str
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    tls.write_all(request.as_bytes()).expect("TLS handshake and request");
+    tls.write_all(request.as_bytes())
+        .expect("TLS handshake and request");
     let mut response = String::new();
     let _ = tls.read_to_string(&mut response);
     let status = response
@@ -322,7 +327,11 @@ async fn events(client: &Client, namespace: &str) -> Vec<(String, String, String
                     (
                         e.type_.unwrap_or_default(),
                         e.reason.unwrap_or_default(),
-                        format!("{}/{}", r.kind.unwrap_or_default(), r.name.unwrap_or_default()),
+                        format!(
+                            "{}/{}",
+                            r.kind.unwrap_or_default(),
+                            r.name.unwrap_or_default()
+                        ),
                     )
                 })
                 .collect()
@@ -342,7 +351,10 @@ async fn scenario(client: &Client, objects: &[serde_json::Value], dir: &std::pat
     for o in objects {
         apply(client, o).await;
     }
-    assert!(namespaces.get_opt(NGINX).await.unwrap().is_none(), "the chart created {NGINX}");
+    assert!(
+        namespaces.get_opt(NGINX).await.unwrap().is_none(),
+        "the chart created {NGINX}"
+    );
 
     let webhook_sa = format!("{RELEASE}-snippet-guard-webhook");
     let controller_sa = format!("{RELEASE}-snippet-guard-controller");
@@ -351,7 +363,7 @@ async fn scenario(client: &Client, objects: &[serde_json::Value], dir: &std::pat
 
     // The webhook, with the chart's arguments (local ports only).
     let webhook = Running::start(
-        replaced(
+        &replaced(
             container_args(objects, "webhook"),
             &[
                 ("--listen=", "--listen=127.0.0.1:0"),
@@ -361,43 +373,61 @@ async fn scenario(client: &Client, objects: &[serde_json::Value], dir: &std::pat
         &webhook_kc,
     );
     let listening = webhook.wait_log("webhook listening");
-    let addr: SocketAddr = listening["fields"]["addr"].as_str().unwrap().parse().unwrap();
+    let addr: SocketAddr = listening["fields"]["addr"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let secret_name = format!("{RELEASE}-snippet-guard-webhook-managed-tls");
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
-    let ca = until("the webhook writes its certificate into the chart's Secret", async || {
-        let s = secrets.get(&secret_name).await.ok()?;
-        let ca = s.data?.get("ca.crt")?.0.clone();
-        Some(String::from_utf8(ca).unwrap())
-    })
+    let (secrets, secret_name) = (&secrets, &secret_name);
+    let ca = until(
+        "the webhook writes its certificate into the chart's Secret",
+        || async move {
+            let s = secrets.get(secret_name).await.ok()?;
+            let ca = s.data?.get("ca.crt")?.0.clone();
+            Some(String::from_utf8(ca).unwrap())
+        },
+    )
     .await;
     let vwcs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     let vwc_name = format!("{RELEASE}-snippet-guard");
-    until("the caBundle of both webhooks is the CA", async || {
-        let v = vwcs.get(&vwc_name).await.ok()?;
+    let (vwcs, vwc_name, ca) = (&vwcs, &vwc_name, &ca);
+    until("the caBundle of both webhooks is the CA", || async move {
+        let v = vwcs.get(vwc_name).await.ok()?;
         v.webhooks?
             .iter()
-            .all(|w| w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) == Some(ca.as_bytes()))
+            .all(|w| {
+                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) == Some(ca.as_bytes())
+            })
             .then_some(())
     })
     .await;
     let host = format!("{RELEASE}-snippet-guard-webhook.{NAMESPACE}.svc");
-    let before = until("the webhook answers over HTTPS with its certificate", async || {
-        let (status, body) = https_post(addr, &host, &ca, "/validate", &review());
-        (status == 200).then(|| serde_json::from_str::<serde_json::Value>(&body).unwrap())
-    })
+    let host = &host;
+    let before = until(
+        "the webhook answers over HTTPS with its certificate",
+        || async move {
+            let (status, body) = https_post(addr, host, ca, "/validate", &review());
+            (status == 200).then(|| serde_json::from_str::<serde_json::Value>(&body).unwrap())
+        },
+    )
     .await;
-    eprintln!("webhook without the controller ConfigMap: {}", before["response"]);
+    eprintln!(
+        "webhook without the controller ConfigMap: {}",
+        before["response"]
+    );
 
     // The controller, with the chart's arguments.
     let _controller = Running::start(
-        replaced(
+        &replaced(
             container_args(objects, "controller"),
             &[("--listen=", "--listen=127.0.0.1:0")],
         ),
         &controller_kc,
     );
     apply(client, &ingress()).await;
-    let early = until("the controller checks the Ingress", async || {
+    let early = until("the controller checks the Ingress", || async move {
         let e = events(client, APPS).await;
         (!e.is_empty()).then_some(e)
     })
@@ -417,29 +447,46 @@ async fn scenario(client: &Client, objects: &[serde_json::Value], dir: &std::pat
         }),
     )
     .await;
-    until("the controller judges the Ingress with the new ConfigMap", async || {
-        events(client, APPS)
-            .await
-            .contains(&("Warning".into(), "RedundantForwardedProto".into(), "Ingress/api".into()))
-            .then_some(())
-    })
+    until(
+        "the controller judges the Ingress with the new ConfigMap",
+        || async move {
+            events(client, APPS)
+                .await
+                .contains(&(
+                    "Warning".into(),
+                    "RedundantForwardedProto".into(),
+                    "Ingress/api".into(),
+                ))
+                .then_some(())
+        },
+    )
     .await;
-    until("the controller checks the new ConfigMap itself", async || {
-        events(client, NGINX)
-            .await
-            .iter()
-            .any(|e| e.0 == "Warning" && e.2 == "ConfigMap/ingress-nginx-controller")
-            .then_some(())
-    })
+    until(
+        "the controller checks the new ConfigMap itself",
+        || async move {
+            events(client, NGINX)
+                .await
+                .iter()
+                .any(|e| e.0 == "Warning" && e.2 == "ConfigMap/ingress-nginx-controller")
+                .then_some(())
+        },
+    )
     .await;
-    let after = until("the webhook judges with the new ConfigMap", async || {
-        let (_, body) = https_post(addr, &host, &ca, "/validate", &review());
+    let before_response = &before["response"];
+    let after = until("the webhook judges with the new ConfigMap", || async move {
+        let (_, body) = https_post(addr, host, ca, "/validate", &review());
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        (v["response"] != before["response"]).then_some(v)
+        (&v["response"] != before_response).then_some(v)
     })
     .await;
-    eprintln!("webhook with the controller ConfigMap: {}", after["response"]);
-    assert_eq!(after["response"]["allowed"], false, "enforce mode denies the finding");
+    eprintln!(
+        "webhook with the controller ConfigMap: {}",
+        after["response"]
+    );
+    assert_eq!(
+        after["response"]["allowed"], false,
+        "enforce mode denies the finding"
+    );
     assert_eq!(before["response"]["allowed"], true);
 }
 
@@ -451,7 +498,9 @@ async fn the_rendered_chart_installs_without_ingress_nginx_and_its_service_accou
         return;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = Client::try_default().await.expect("a client from KUBECONFIG");
+    let client = Client::try_default()
+        .await
+        .expect("a client from KUBECONFIG");
     let objects = render();
     let dir = tempfile::tempdir().unwrap();
     let result = tokio::spawn({
@@ -464,9 +513,15 @@ async fn the_rendered_chart_installs_without_ingress_nginx_and_its_service_accou
     for ns in [APPS, NGINX, NAMESPACE] {
         let _ = namespaces.delete(ns, &DeleteParams::default()).await;
     }
-    for o in objects.iter().filter(|o| o["metadata"]["namespace"].is_null()) {
+    for o in objects
+        .iter()
+        .filter(|o| o["metadata"]["namespace"].is_null())
+    {
         let name = o["metadata"]["name"].as_str().unwrap();
-        let _ = api_for(&client, o).await.delete(name, &DeleteParams::default()).await;
+        let _ = api_for(&client, o)
+            .await
+            .delete(name, &DeleteParams::default())
+            .await;
     }
     if let Err(e) = result {
         std::panic::resume_unwind(e.into_panic());

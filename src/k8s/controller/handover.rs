@@ -338,7 +338,11 @@ impl StateStore {
             .get_or_insert_with(BTreeMap::new)
             .insert(STATE_KEY.into(), json);
         cm.metadata.managed_fields = None;
-        match self.api.replace(&self.name, &PostParams::default(), &cm).await {
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &cm)
+            .await
+        {
             Ok(saved) => {
                 self.last = Some(saved);
                 Ok(())
@@ -410,22 +414,20 @@ impl Handover {
                             gate.send_replace(false);
                             continue;
                         }
-                        match store.as_mut() {
-                            Some(store) => {
-                                let loaded = store.load().await;
-                                match loaded {
-                                    Ok(entries) => {
-                                        let total = entries.len();
-                                        let taken = ctx.inherit(entries);
-                                        tracing::info!(state = %store.describe(), entries = total, taken, "read what the previous leader published");
-                                        store.failing = false;
-                                    }
-                                    Err(e) => {
-                                        store.report(Err(e), "reading the handover state (every finding is published again)");
-                                    }
+                        if let Some(store) = store.as_mut() {
+                            match store.load().await {
+                                Ok(entries) => {
+                                    let total = entries.len();
+                                    let taken = ctx.inherit(entries);
+                                    tracing::info!(state = %store.describe(), entries = total, taken, "read what the previous leader published");
+                                    store.failing = false;
+                                }
+                                Err(e) => {
+                                    store.report(Err(e), "reading the handover state (every finding is published again)");
                                 }
                             }
-                            None => tracing::info!("no --state-configmap: every finding is published again"),
+                        } else {
+                            tracing::info!("no --state-configmap: every finding is published again");
                         }
                         saved = ctx.generation();
                         gate.send_replace(true);

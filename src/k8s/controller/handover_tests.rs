@@ -75,7 +75,11 @@ fn serve(
                         "{} {} {}",
                         event.type_.as_deref().unwrap_or_default(),
                         event.reason.as_deref().unwrap_or_default(),
-                        event.regarding.as_ref().and_then(|r| r.name.clone()).unwrap_or_default()
+                        event
+                            .regarding
+                            .as_ref()
+                            .and_then(|r| r.name.clone())
+                            .unwrap_or_default()
                     ));
                     body.to_vec()
                 }
@@ -110,7 +114,10 @@ fn entry(ing: &Ingress, published_at: u64) -> Entry {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The previous leader's state: `still-bad` and `fixed` had a finding, published a minute ago;
@@ -184,7 +191,9 @@ async fn take_over(run: &Run) {
         .expect("leads within 5 s")
         .unwrap();
     for ing in &run.ingresses {
-        reconcile(ing.clone(), run.ctx.clone()).await.expect("reconciled");
+        reconcile(ing.clone(), run.ctx.clone())
+            .await
+            .expect("reconciled");
     }
 }
 
@@ -216,7 +225,10 @@ async fn the_new_leader_publishes_no_duplicate_and_the_normal_event_of_a_fix_mad
     // not a full reminder after the handover.
     let key = objects::ingress_ref(&run.ingresses[0]);
     let left = run.ctx.reminder_for(&key);
-    assert!(left <= run.ctx.reminder - Duration::from_secs(59), "{left:?}");
+    assert!(
+        left <= run.ctx.reminder.saturating_sub(Duration::from_secs(59)),
+        "{left:?}"
+    );
 
     // It saves its own state, with the resourceVersion it read.
     tokio::time::timeout(Duration::from_secs(5), async {
@@ -226,16 +238,22 @@ async fn the_new_leader_publishes_no_duplicate_and_the_normal_event_of_a_fix_mad
     })
     .await
     .expect("saved within 5 s");
-    let seen = run.seen.lock().unwrap();
-    assert_eq!(seen.save_versions[0], "7");
-    let mut saved: Vec<(String, u64)> = seen.saved.last().unwrap().iter().map(|e| (e.name.clone(), e.published_at)).collect();
+    let mut saved: Vec<(String, u64)> = {
+        let seen = run.seen.lock().unwrap();
+        assert_eq!(seen.save_versions[0], "7");
+        seen.saved
+            .last()
+            .unwrap()
+            .iter()
+            .map(|e| (e.name.clone(), e.published_at))
+            .collect()
+    };
     saved.sort();
     let minute_ago = now_secs() - 60;
     assert_eq!(saved[0].0, "new-bad");
     assert!(saved[0].1 >= minute_ago + 59);
     assert_eq!(saved[1].0, "still-bad");
     assert!(saved[1].1 <= minute_ago + 1, "keeps when it was published");
-    drop(seen);
     run.handover.stop().await;
 }
 
@@ -258,11 +276,17 @@ async fn without_the_state_the_new_leader_publishes_again_and_misses_the_fix() {
 async fn a_changed_finding_or_a_stale_state_is_published_again() {
     // still-bad's finding moved to another line: other Events, so they are published.
     let moved = Ingress::test("shop", "still-bad").with_snippet(&format!("# a comment\n{XFP}"));
-    let old = entry(&Ingress::test("shop", "still-bad").with_snippet(XFP), now_secs() - 60);
+    let old = entry(
+        &Ingress::test("shop", "still-bad").with_snippet(XFP),
+        now_secs() - 60,
+    );
     assert_ne!(entry(&moved, 0).digest, old.digest);
-    let stale = entry(&Ingress::test("shop", "new-bad").with_snippet(XFP), now_secs() - 3600);
-    let state = encode(vec![old, stale], handover::MAX_STATE_BYTES).0;
-    let mut run = standby(Some(state), true);
+    let stale = entry(
+        &Ingress::test("shop", "new-bad").with_snippet(XFP),
+        now_secs() - 3600,
+    );
+    let saved_state = encode(vec![old, stale], handover::MAX_STATE_BYTES).0;
+    let mut run = standby(Some(saved_state), true);
     run.ingresses = vec![Arc::new(moved), run.ingresses[2].clone()];
     take_over(&run).await;
     assert_eq!(
@@ -307,6 +331,10 @@ fn the_state_keeps_the_newest_entries_that_fit() {
     let (json, dropped) = encode(all, one_size + 10);
     assert_eq!(dropped, 2);
     assert_eq!(decode(&json).unwrap(), [e("b", 3)]);
-    assert!(decode("{\"version\":2,\"objects\":[]}").unwrap_err().contains("version 2"));
+    assert!(
+        decode("{\"version\":2,\"objects\":[]}")
+            .unwrap_err()
+            .contains("version 2")
+    );
     assert!(decode("not json").is_err());
 }

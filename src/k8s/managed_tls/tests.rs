@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use http::{Method, Request, Response};
+use http::{Method, Response};
 use kube::client::Body;
 
 use super::*;
@@ -123,17 +123,21 @@ fn serve(mut handle: ApiServerHandle, api: Arc<Mutex<Api>>) -> tokio::task::Join
                         bump(&mut api.secret);
                     }
                     let mut new: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    let current = if is_secret { &mut api.secret } else { &mut api.vwc };
-                    let what = if is_secret { "secret" } else { "vwc" };
-                    if new["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]
-                    {
-                        api.writes.push(format!("409 {what}"));
-                        status(409)
+                    let current = if is_secret {
+                        &mut api.secret
                     } else {
+                        &mut api.vwc
+                    };
+                    let what = if is_secret { "secret" } else { "vwc" };
+                    if new["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
+                    {
                         bump(&mut new);
                         *current = new.clone();
                         api.writes.push(format!("PUT {what}"));
                         ok(&new)
+                    } else {
+                        api.writes.push(format!("409 {what}"));
+                        status(409)
                     }
                 }
                 (m, p) => panic!("unexpected call {m} {p}"),
@@ -152,7 +156,11 @@ fn bundles(api: &Api) -> Vec<Option<String>> {
     vwc.webhooks
         .unwrap()
         .into_iter()
-        .map(|h| h.client_config.ca_bundle.map(|b| String::from_utf8(b.0).unwrap()))
+        .map(|h| {
+            h.client_config
+                .ca_bundle
+                .map(|b| String::from_utf8(b.0).unwrap())
+        })
         .collect()
 }
 
@@ -181,10 +189,15 @@ async fn an_empty_secret_gets_a_ca_and_certificate_the_ca_bundle_and_the_server_
     }));
     let store = CertStore::new();
     let m = sync(&api, &store).await;
-    let seen = api.lock().unwrap();
-    assert_eq!(seen.writes, ["PUT secret", "PUT vwc"]);
-    assert_eq!(secret_material(&seen).as_ref(), Some(&m));
-    assert_eq!(bundles(&seen), [Some(m.ca_bundle.clone()), Some(m.ca_bundle.clone())]);
+    {
+        let seen = api.lock().unwrap();
+        assert_eq!(seen.writes, ["PUT secret", "PUT vwc"]);
+        assert_eq!(secret_material(&seen).as_ref(), Some(&m));
+        assert_eq!(
+            bundles(&seen),
+            [Some(m.ca_bundle.clone()), Some(m.ca_bundle.clone())]
+        );
+    }
     // The served certificate is the Secret's, names the Service and is signed by the CA.
     assert_eq!(served_der(&store), first_der(&m.cert).unwrap());
     let leaf = &parse_pem(&m.cert).unwrap()[0].1;
@@ -194,10 +207,15 @@ async fn an_empty_secret_gets_a_ca_and_certificate_the_ca_bundle_and_the_server_
         leaf.sans,
         BTreeSet::from(["sg-webhook.sg.svc".to_string(), "sg-webhook.sg".to_string()])
     );
-    let days = |i: &CertInfo| i.not_after.duration_since(SystemTime::now()).unwrap().as_secs() / 86_400;
+    let days = |i: &CertInfo| {
+        i.not_after
+            .duration_since(SystemTime::now())
+            .unwrap()
+            .as_secs()
+            / 86_400
+    };
     assert_eq!((days(leaf), days(ca)), (364, 3649));
     // Nothing more to do on the next pass, by this replica or another.
-    drop(seen);
     let again = sync(&api, &CertStore::new()).await;
     assert_eq!(again, m);
     assert_eq!(api.lock().unwrap().writes, ["PUT secret", "PUT vwc"]);
@@ -220,7 +238,10 @@ async fn a_replica_that_loses_the_race_serves_what_won() {
     let seen = api.lock().unwrap();
     assert_eq!(seen.writes, ["409 secret", "PUT vwc"]);
     assert_eq!(secret_material(&seen), Some(winner.clone()));
-    assert_eq!(bundles(&seen)[0].as_deref(), Some(winner.ca_bundle.as_str()));
+    assert_eq!(
+        bundles(&seen)[0].as_deref(),
+        Some(winner.ca_bundle.as_str())
+    );
     assert_eq!(served_der(&store), first_der(&winner.cert).unwrap());
 }
 
@@ -231,7 +252,10 @@ async fn a_certificate_near_expiry_is_renewed_from_the_same_ca_without_touching_
     let old = short
         .mint(&Plan::NewCa("test".into()), None, SystemTime::now())
         .unwrap();
-    assert!(matches!(config().plan(Some(&old), SystemTime::now()), Plan::NewCert(_)));
+    assert!(matches!(
+        config().plan(Some(&old), SystemTime::now()),
+        Plan::NewCert(_)
+    ));
     let api = Arc::new(Mutex::new(Api {
         secret: with_material(empty_secret(), &old),
         vwc: vwc(Some(&old.ca_bundle)),
@@ -259,7 +283,9 @@ async fn a_ca_near_expiry_is_renewed_and_the_old_ca_stays_in_the_bundle() {
         ..Api::default()
     }));
     let store = CertStore::new();
-    store.load_pem(old.cert.as_bytes(), old.key.as_bytes()).unwrap();
+    store
+        .load_pem(old.cert.as_bytes(), old.key.as_bytes())
+        .unwrap();
     let m = sync(&api, &store).await;
     let seen = api.lock().unwrap();
     assert_eq!(seen.writes, ["PUT secret", "PUT vwc"]);
@@ -305,9 +331,14 @@ fn garbage_in_the_secret_means_a_new_ca() {
         .mint(&Plan::NewCa("other".into()), None, SystemTime::now())
         .unwrap()
         .key;
-    assert!(matches!(c.plan(Some(&m), SystemTime::now()), Plan::NewCert(why) if why.contains("does not match")));
+    assert!(
+        matches!(c.plan(Some(&m), SystemTime::now()), Plan::NewCert(why) if why.contains("does not match"))
+    );
     m.key = key;
     m.ca_bundle = "not a certificate".into();
-    assert!(matches!(c.plan(Some(&m), SystemTime::now()), Plan::NewCa(_)));
+    assert!(matches!(
+        c.plan(Some(&m), SystemTime::now()),
+        Plan::NewCa(_)
+    ));
     assert!(matches!(c.plan(None, SystemTime::now()), Plan::NewCa(_)));
 }
