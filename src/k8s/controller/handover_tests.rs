@@ -232,7 +232,13 @@ async fn the_new_leader_publishes_no_duplicate_and_the_normal_event_of_a_fix_mad
 
     // It saves its own state, with the resourceVersion it read.
     tokio::time::timeout(Duration::from_secs(5), async {
-        while run.seen.lock().unwrap().saved.is_empty() {
+        // A save may come between two reconciles: wait for the one after both.
+        let done = |s: &Vec<Entry>| {
+            let mut names: Vec<&str> = s.iter().map(|e| e.name.as_str()).collect();
+            names.sort_unstable();
+            names == ["new-bad", "still-bad"]
+        };
+        while !run.seen.lock().unwrap().saved.last().is_some_and(done) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })

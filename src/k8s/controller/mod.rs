@@ -411,6 +411,8 @@ impl Context {
             .lock_published()
             .get(key)
             .map_or(Duration::ZERO, handover::Record::age);
+        // Whole seconds: the state keeps seconds, and a fresh record means a full reminder.
+        let age = Duration::from_secs(age.as_secs());
         self.reminder
             .saturating_sub(age)
             .max(Duration::from_secs(1).min(self.reminder))
