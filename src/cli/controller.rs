@@ -38,6 +38,11 @@ pub struct ControllerArgs {
     /// Name of the leader-election Lease.
     #[arg(long, value_name = "NAME", default_value = "snippet-guard-controller")]
     pub lease_name: String,
+    /// ConfigMap in the Lease's namespace where the leader keeps what it has published, so
+    /// that the next leader neither publishes it again nor misses a fix made meanwhile (the
+    /// chart creates it; without it a new leader publishes every finding again).
+    #[arg(long, value_name = "NAME")]
+    pub state_configmap: Option<String>,
     /// Identity of this replica in the Lease and in the Events' `reportingInstance`
     /// (default: POD_NAME, else the host name and process id).
     #[arg(long, value_name = "ID", env = "POD_NAME")]
@@ -134,6 +139,7 @@ pub fn run(args: &ControllerArgs) -> Result<ExitStatus> {
             duration: args.lease_duration,
             grace: args.lease_grace,
         },
+        state_configmap: args.state_configmap.clone(),
         listen: args.listen,
         reporter: "snippet-guard".into(),
     };

@@ -135,9 +135,24 @@ namespace, and a ClusterRole needs no namespace to exist at install time).
 Name of the Secret the webhook serves TLS from (keys tls.crt, tls.key, and ca.crt unless
 the user brings their own Secret).
 */}}
+{{/*
+Where the webhook's serving certificate comes from: certManager, existingSecret, selfManaged
+(the webhook mints and renews it in a Secret and sets the caBundle itself) or chart (generated
+at render time, kept on upgrade through `lookup`).
+*/}}
+{{- define "snippet-guard.webhook.tlsMode" -}}
+{{- if .Values.certManager.enabled }}certManager
+{{- else if .Values.webhook.tls.existingSecret }}existingSecret
+{{- else }}{{ .Values.webhook.tls.mode }}
+{{- end }}
+{{- end }}
+
 {{- define "snippet-guard.webhook.tlsSecretName" -}}
-{{- if and (not .Values.certManager.enabled) .Values.webhook.tls.existingSecret }}
+{{- $mode := include "snippet-guard.webhook.tlsMode" . }}
+{{- if eq $mode "existingSecret" }}
 {{- .Values.webhook.tls.existingSecret }}
+{{- else if eq $mode "selfManaged" }}
+{{- printf "%s-managed-tls" (include "snippet-guard.webhook.fullname" .) }}
 {{- else }}
 {{- printf "%s-tls" (include "snippet-guard.webhook.fullname" .) }}
 {{- end }}

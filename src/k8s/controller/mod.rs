@@ -17,14 +17,17 @@
 //!   run out the reconcile fails, is counted and requeued.
 //! - **High availability**: every replica watches (warm cache), only the Lease holder
 //!   ([`crate::k8s::leader`]) reconciles; gaining the Lease re-checks everything.
+//! - **Handover** ([`handover`]): the leader keeps what it has published in a state ConfigMap;
+//!   a new leader reads it before re-checking, so it publishes no Warning the previous leader
+//!   already published and sends the `Normal` Event for objects fixed meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
@@ -46,6 +49,7 @@ use crate::input::api::Values;
 use crate::model::Object;
 
 pub mod config;
+pub mod handover;
 pub mod metrics;
 pub mod objects;
 pub mod resources;
@@ -169,6 +173,12 @@ pub struct Context {
     pub reminder: Duration,
     /// Rule ids of the findings last published per object (leader only).
     findings: Mutex<HashMap<ObjectRef, Vec<&'static str>>>,
+    /// What was last published per object with findings, and when ([`handover`]).
+    published: Mutex<HashMap<ObjectRef, handover::Record>>,
+    /// Bumped on every change to `findings` or `published` (the state is saved when it moved).
+    generation: AtomicU64,
+    /// The Ingress stores, to drop inherited state about Ingresses deleted meanwhile.
+    scopes: Mutex<Vec<handover::Scope>>,
 }
 
 impl fmt::Debug for Context {
@@ -200,6 +210,9 @@ impl Context {
             retry: Retry::default(),
             reminder: Duration::from_secs(30 * 60),
             findings: Mutex::new(HashMap::new()),
+            published: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            scopes: Mutex::new(Vec::new()),
         }
     }
 
@@ -250,11 +263,13 @@ impl Context {
         }
         let mut map = self.lock();
         let old = if rules.is_empty() {
+            self.lock_published().remove(key);
             map.remove(key)
         } else {
             map.insert(key.clone(), rules)
         };
         drop(map);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         for rule in old.unwrap_or_default() {
             gauge(rule).dec();
         }
@@ -320,7 +335,8 @@ impl Context {
     }
 
     /// Publish an object's findings, or the one `Normal` Event when its last findings are
-    /// gone, and remember them. Nothing when this replica does not lead.
+    /// gone, and remember them. Nothing when this replica does not lead. Findings the previous
+    /// leader published less than `reminder` ago, unchanged, are not published again.
     pub async fn report(
         &self,
         key: &ObjectRef,
@@ -330,9 +346,18 @@ impl Context {
         if !self.is_leader() {
             return Ok(());
         }
-        for d in findings {
-            self.publish(&crate::k8s::events::finding_event(d), regarding)
-                .await?;
+        let events: Vec<Event> = findings
+            .iter()
+            .map(crate::k8s::events::finding_event)
+            .collect();
+        let digest = handover::digest(&events);
+        let inherited = !events.is_empty() && self.take_inherited(key, digest);
+        if inherited {
+            tracing::debug!(object = %key, "findings already published by the previous leader");
+        } else {
+            for event in &events {
+                self.publish(event, regarding).await?;
+            }
         }
         let rules: Vec<&'static str> = findings.iter().map(|d| d.rule.id).collect();
         let previous = self.lock().get(key).cloned().unwrap_or_default();
@@ -341,8 +366,57 @@ impl Context {
                 .await?;
             tracing::info!(object = %key, "findings resolved");
         }
+        let published = !rules.is_empty() && !inherited;
         self.set_findings(key, rules);
+        if published {
+            self.set_published(key, digest, SystemTime::now());
+        }
         Ok(())
+    }
+
+    fn lock_published(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef, handover::Record>> {
+        self.published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_published(&self, key: &ObjectRef, digest: u64, at: SystemTime) {
+        self.lock_published().insert(
+            key.clone(),
+            handover::Record {
+                digest,
+                at,
+                inherited: false,
+            },
+        );
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether the previous leader published exactly these Events (`digest`) for `key` less
+    /// than `reminder` ago. Answers once per inherited record: afterwards the object is this
+    /// leader's own.
+    fn take_inherited(&self, key: &ObjectRef, digest: u64) -> bool {
+        let mut published = self.lock_published();
+        let Some(record) = published.get_mut(key).filter(|r| r.inherited) else {
+            return false;
+        };
+        record.inherited = false;
+        record.digest == digest && record.age() < self.reminder
+    }
+
+    /// When an object with findings is checked (and its Warnings published) again: `reminder`
+    /// after they were last published.
+    #[must_use]
+    pub fn reminder_for(&self, key: &ObjectRef) -> Duration {
+        let age = self
+            .lock_published()
+            .get(key)
+            .map_or(Duration::ZERO, handover::Record::age);
+        // Whole seconds: the state keeps seconds, and a fresh record means a full reminder.
+        let age = Duration::from_secs(age.as_secs());
+        self.reminder
+            .saturating_sub(age)
+            .max(Duration::from_secs(1).min(self.reminder))
     }
 
     fn observe(&self, kind: &str, started: Instant) {
@@ -448,7 +522,7 @@ pub async fn reconcile(ing: Arc<Ingress>, ctx: Arc<Context>) -> Result<Action> {
     Ok(if findings == 0 {
         Action::await_change()
     } else {
-        Action::requeue(ctx.reminder)
+        Action::requeue(ctx.reminder_for(&key))
     })
 }
 
@@ -553,6 +627,11 @@ where
     S: Stream<Item = Result<watcher::Event<Ingress>, watcher::Error>> + Send + 'static,
 {
     let prefix = ctx.settings.annotation_prefix.clone();
+    ctx.add_scope(handover::Scope {
+        namespace: scope.clone(),
+        store: writer.as_reader(),
+        synced: synced.clone(),
+    });
     let reader = writer.as_reader();
     let live = writer.as_reader();
     let mut checked: HashMap<kube::runtime::reflector::ObjectRef<Ingress>, Option<u64>> =
@@ -673,5 +752,7 @@ pub fn ingress_controller_with(
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod handover_tests;
 #[cfg(test)]
 mod tests;

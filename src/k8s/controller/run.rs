@@ -21,6 +21,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 
 use super::config::{self, ConfigSnapshot, NsName};
+use super::handover::{self, Handover, StateStore};
 use super::server::{self, Health};
 use super::{Context, Error, Excluded, Metrics, RecorderPublisher, Result};
 use crate::engine::Settings;
@@ -37,6 +38,8 @@ pub struct Options {
     /// Skip namespaces matching this label selector.
     pub exclude_namespace_selector: Option<String>,
     pub lease: LeaseConfig,
+    /// The handover state ConfigMap in the Lease's namespace (`--state-configmap`).
+    pub state_configmap: Option<String>,
     pub listen: SocketAddr,
     /// `reportingController` of the Events.
     pub reporter: String,
@@ -191,14 +194,25 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
         controller: opts.reporter.clone(),
         instance: Some(opts.lease.identity.clone()),
     };
+    // The context leads once the handover state is read (see `handover`).
+    let (gate_tx, gate_rx) = watch::channel(false);
     let ctx = Arc::new(Context::new(
         opts.settings.clone(),
         Arc::new(RecorderPublisher(Recorder::new(client.clone(), reporter))),
         config_rx.clone(),
-        leadership.receiver(),
+        gate_rx,
         excluded_rx.clone(),
         metrics.clone(),
     ));
+    let handover = Handover::start(
+        ctx.clone(),
+        leadership.receiver(),
+        gate_tx,
+        opts.state_configmap
+            .as_deref()
+            .map(|name| StateStore::new(client.clone(), &opts.lease.namespace, name)),
+        handover::SAVE_EVERY,
+    );
 
     let scopes: Vec<Option<String>> = if opts.namespaces.is_empty() {
         vec![None]
@@ -274,6 +288,7 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
     }
     tracing::info!("controllers stopped");
     let _ = tokio::time::timeout(Duration::from_secs(5), config_task).await;
+    handover.stop().await;
     leadership.stop().await;
     let _ = server_stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
