@@ -103,7 +103,8 @@ pub fn run(args: &ControllerArgs) -> Result<ExitStatus> {
             .controller_configmap
             .push(DEFAULT_CONTROLLER_CONFIGMAP.to_string());
     }
-    let nic = check.controllers.is_empty() || check.controllers.iter().any(|c| c == "f5-nginx-ingress");
+    let nic =
+        check.controllers.is_empty() || check.controllers.iter().any(|c| c == "f5-nginx-ingress");
     if nic && check.nic_configmap.is_empty() {
         check.nic_configmap.push(DEFAULT_NIC_CONFIGMAP.to_string());
     }

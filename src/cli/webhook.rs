@@ -233,7 +233,12 @@ async fn serve(args: &WebhookArgs, policy: Policy) -> Result<()> {
         .controller_configmap
         .iter()
         .map(|c| (c, "--controller-configmap"))
-        .chain(args.check.nic_configmap.iter().map(|c| (c, "--nic-configmap")))
+        .chain(
+            args.check
+                .nic_configmap
+                .iter()
+                .map(|c| (c, "--nic-configmap")),
+        )
         .map(|(c, flag)| {
             parse_ns_name(c).with_context(|| format!("{flag} takes NAMESPACE/NAME, got `{c}`"))
         })

@@ -283,12 +283,10 @@ pub fn workspace(objects: &[Listed]) -> Workspace {
             Listed::Ingress(i) => crate::k8s::objects::ingress(i, values),
             Listed::ConfigMap(c) => crate::k8s::objects::configmap(c, values),
             Listed::IngressClass(c) => crate::k8s::objects::ingress_class(c, values),
-            Listed::Resource(r, ar) => {
-                match crate::k8s::objects::resource(r, ar, values) {
-                    Some(o) => o,
-                    None => continue,
-                }
-            }
+            Listed::Resource(r, ar) => match crate::k8s::objects::resource(r, ar, values) {
+                Some(o) => o,
+                None => continue,
+            },
         };
         ws.files += 1;
         ws.objects.push(object);

@@ -3,4 +3,5 @@
 
 mod controller;
 mod install;
+mod nic;
 mod webhook;

@@ -91,10 +91,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-The ingress-nginx ConfigMaps the chart knows of, as a JSON list of {namespace, name}:
-the controller ConfigMap and, if set, the proxy-set-headers one ("name" or "namespace/name").
+The controller ConfigMaps the chart knows of, as a JSON list of {namespace, name}: ingress-nginx's
+and, if set, the proxy-set-headers one ("name" or "namespace/name"), and F5 NGINX Ingress
+Controller's when f5NginxIngress.enabled.
 */}}
-{{- define "snippet-guard.ingressNginxConfigMaps" -}}
+{{- define "snippet-guard.controllerConfigMaps" -}}
 {{- $list := list (dict "namespace" .Values.ingressNginx.namespace "name" .Values.ingressNginx.configMapName) }}
 {{- with .Values.ingressNginx.proxySetHeadersConfigMapName }}
 {{- $parts := splitList "/" . }}
@@ -106,26 +107,29 @@ the controller ConfigMap and, if set, the proxy-set-headers one ("name" or "name
 {{- fail (printf "ingressNginx.proxySetHeadersConfigMapName must be \"name\" or \"namespace/name\", got %q" .) }}
 {{- end }}
 {{- end }}
+{{- if .Values.f5NginxIngress.enabled }}
+{{- $list = append $list (dict "namespace" .Values.f5NginxIngress.namespace "name" .Values.f5NginxIngress.configMapName) }}
+{{- end }}
 {{- toJson $list }}
 {{- end }}
 
-{{/* Sorted, de-duplicated namespaces of the ingress-nginx ConfigMaps, as a JSON list. */}}
-{{- define "snippet-guard.ingressNginxNamespaces" -}}
+{{/* Sorted, de-duplicated namespaces of the controller ConfigMaps, as a JSON list. */}}
+{{- define "snippet-guard.controllerNamespaces" -}}
 {{- $namespaces := list }}
-{{- range (include "snippet-guard.ingressNginxConfigMaps" . | fromJsonArray) }}
+{{- range (include "snippet-guard.controllerConfigMaps" . | fromJsonArray) }}
 {{- $namespaces = append $namespaces .namespace }}
 {{- end }}
 {{- $namespaces | uniq | sortAlpha | toJson }}
 {{- end }}
 
 {{/*
-Sorted, de-duplicated names of the ingress-nginx ConfigMaps, as a JSON list: the
+Sorted, de-duplicated names of the controller ConfigMaps, as a JSON list: the
 `resourceNames` of the ClusterRoles that read only those ConfigMaps (RBAC names carry no
 namespace, and a ClusterRole needs no namespace to exist at install time).
 */}}
-{{- define "snippet-guard.ingressNginxConfigMapNames" -}}
+{{- define "snippet-guard.controllerConfigMapNames" -}}
 {{- $names := list }}
-{{- range (include "snippet-guard.ingressNginxConfigMaps" . | fromJsonArray) }}
+{{- range (include "snippet-guard.controllerConfigMaps" . | fromJsonArray) }}
 {{- $names = append $names .name }}
 {{- end }}
 {{- $names | uniq | sortAlpha | toJson }}

@@ -32,7 +32,8 @@ pub fn watched_kinds(settings: &crate::Settings) -> Vec<GroupVersionKind> {
         .iter()
         .filter(|(api_version, _)| {
             // k8s.nginx.org belongs to F5 NGINX Ingress Controller.
-            !api_version.starts_with("k8s.nginx.org/") || settings.profile_enabled("f5-nginx-ingress")
+            !api_version.starts_with("k8s.nginx.org/")
+                || settings.profile_enabled("f5-nginx-ingress")
         })
         .filter_map(|(api_version, kind)| {
             let (group, version) = api_version.split_once('/')?;
@@ -87,10 +88,7 @@ fn relevant_hash(obj: &DynamicObject) -> u64 {
     let mut h = DefaultHasher::new();
     obj.metadata.uid.hash(&mut h);
     obj.metadata.annotations.hash(&mut h);
-    obj.data
-        .get("spec")
-        .map(ToString::to_string)
-        .hash(&mut h);
+    obj.data.get("spec").map(ToString::to_string).hash(&mut h);
     h.finish()
 }
 
@@ -274,8 +272,7 @@ pub async fn resource_scope(
     };
     let writer = reflector::store::Writer::new(ar.clone());
     let reader = writer.as_reader();
-    let events = watcher::watcher(api, watcher::Config::default())
-        .default_backoff();
+    let events = watcher::watcher(api, watcher::Config::default()).default_backoff();
     let trigger = trigger(events, writer, ctx.clone(), ar.clone());
     let rc = Arc::new(ResourceCtx {
         ctx: ctx.clone(),
