@@ -360,6 +360,8 @@ struct Case {
     nginx_error: Option<String>,
     backend: Option<Backend>,
     controller: Option<Controller>,
+    /// A VirtualServer's `spec.tls.redirect.basedOn`.
+    vs_redirect_based_on: Option<String>,
     note: String,
     sections: BTreeMap<Section, String>,
 }
@@ -461,6 +463,9 @@ impl Case {
             && !self.controller().is_nic()
         {
             out.insert("backend-protocol".to_string(), protocol.to_string());
+        }
+        if let Some(v) = &self.vs_redirect_based_on {
+            out.insert("vs-redirect-based-on".to_string(), v.clone());
         }
         // An annotation wins over the ConfigMap key of the same name, as in both controllers.
         for (k, v) in &self.configmap {
@@ -572,6 +577,10 @@ fn set_field(case: &mut Case, key: &str, value: &str, line: usize) -> Result<(),
                 Backend::parse(value)
                     .ok_or_else(|| format!("cases.txt:{line}: unknown backend `{value}`"))?,
             );
+        }
+        "vs-redirect-based-on" => {
+            once(case.vs_redirect_based_on.is_some())?;
+            case.vs_redirect_based_on = Some(value.to_string());
         }
         "controller" => {
             once(case.controller.is_some())?;
@@ -687,6 +696,11 @@ fn validate(case: &Case) -> Vec<String> {
         if case.controller() == Controller::NicVs && !case.annotations.is_empty() {
             p.push("a VirtualServer has no annotations that switch its location".into());
         }
+    }
+    if let Some(v) = &case.vs_redirect_based_on
+        && (case.controller() != Controller::NicVs || v != "x-forwarded-proto")
+    {
+        p.push("`vs-redirect-based-on` takes `x-forwarded-proto` (the default `scheme` is every other case), on nic-vs cases only".into());
     }
     if case.sections.contains_key(&Section::AuthSnippet)
         && case.sections.keys().any(|s| {
@@ -1642,6 +1656,12 @@ fn nic_linter_input(case: &Case, echo: &str) -> String {
         );
         if case.backend() == Backend::Grpc {
             y.push_str("      type: grpc\n");
+        }
+        if let Some(based_on) = &case.vs_redirect_based_on {
+            let _ = writeln!(
+                y,
+                "  tls:\n    secret: example-tls\n    redirect:\n      enable: true\n      basedOn: {based_on}"
+            );
         }
         let _ = writeln!(y, "  routes:\n    - path: {}", case.location_path());
         if let Some(t) = case.text(Section::VsLocationSnippets, echo) {
