@@ -579,3 +579,96 @@ fn the_controller_configmap_is_parsed_once_per_change_not_per_review() {
     assert_eq!(parses_on_this_thread() - before, 50);
     assert!(Arc::ptr_eq(&ctx, &snapshot.context(&p)));
 }
+
+/// An `AdmissionReview` of `object` (CREATE), as the API server sends it for a custom resource.
+fn review_of(
+    group: &str,
+    version: &str,
+    kind: &str,
+    resource: &str,
+    object: &serde_json::Value,
+) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "6c3a4a53-0a0b-4c55-9d9e-111111111111",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": resource},
+            "requestKind": {"group": group, "version": version, "kind": kind},
+            "requestResource": {"group": group, "version": version, "resource": resource},
+            "name": object["metadata"]["name"],
+            "namespace": object["metadata"]["namespace"],
+            "operation": "CREATE",
+            "userInfo": {"username": "dev"},
+            "object": object,
+            "oldObject": null,
+            "dryRun": false,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
+        }
+    }))
+    .unwrap()
+}
+
+fn virtual_server(route: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "k8s.nginx.org/v1", "kind": "VirtualServer",
+        "metadata": {"name": "django-api", "namespace": "shop"},
+        "spec": {"host": "api.example.com",
+            "upstreams": [{"name": "django", "service": "django", "port": 8000}],
+            "routes": [route]}
+    })
+}
+
+#[test]
+fn a_virtual_server_with_the_seed_bug_is_denied_in_nic_terms_and_its_fix_admitted() {
+    let policy = policy(Mode::Enforce);
+    let bad = review_of(
+        "k8s.nginx.org",
+        "v1",
+        "VirtualServer",
+        "virtualservers",
+        &virtual_server(&serde_json::json!({"path": "/",
+            "location-snippets": "add_header X-Frame-Options DENY;\nproxy_set_header X-Forwarded-Proto $scheme;\n",
+            "action": {"pass": "django"}})),
+    );
+    let o = review_in(&policy, &[], &bad).unwrap();
+    assert_eq!(o.decision, Decision::Deny, "{:?}", o.findings);
+    let first = o.message().lines().next().unwrap();
+    for part in [
+        "redundant-forwarded-proto: X-Forwarded-Proto is already set by F5 NGINX Ingress Controller here",
+        "(field spec.routes[0].location-snippets, line 2)",
+        "action.proxy.requestHeaders.set",
+    ] {
+        assert!(first.contains(part), "{part:?} missing from {first}");
+    }
+    let fixed = review_of(
+        "k8s.nginx.org",
+        "v1",
+        "VirtualServer",
+        "virtualservers",
+        &virtual_server(
+            &serde_json::json!({"path": "/", "action": {"proxy": {"upstream": "django",
+            "requestHeaders": {"set": [{"name": "X-Forwarded-Proto", "value": "https"}]}}}}),
+        ),
+    );
+    let o = review_in(&policy, &[], &fixed).unwrap();
+    assert_eq!(o.decision, Decision::Allow, "{:?}", o.findings);
+}
+
+#[test]
+fn kinds_of_other_groups_are_admitted_untouched() {
+    let other = review_of(
+        "example.com",
+        "v1",
+        "VirtualServer",
+        "virtualservers",
+        &serde_json::json!({"apiVersion": "example.com/v1", "kind": "VirtualServer",
+            "metadata": {"name": "x", "namespace": "shop"},
+            "spec": {"routes": [{"location-snippets": "proxy_set_header X-Forwarded-Proto $scheme;"}]}}),
+    );
+    let o = review_in(&policy(Mode::Enforce), &[], &other).unwrap();
+    assert_eq!(o.decision, Decision::Skip);
+    assert!(o.allowed());
+    assert!(o.findings.is_empty());
+}

@@ -191,7 +191,13 @@ pub async fn collect(client: &Client, scope: &Scope, settings: &Settings) -> Res
     let mut configmaps: Vec<ConfigMap> = Vec::new();
     let nic = settings.profile_enabled("f5-nginx-ingress");
     let recognise_ingress_nginx = settings.controller_configmaps.is_empty();
-    let recognise_nic = nic && settings.nic.configmaps.is_empty();
+    // NIC's ConfigMap is recognised among all ConfigMaps only when they are listed anyway;
+    // otherwise (a named ingress-nginx ConfigMap: no cluster-wide list) NIC's is read where its
+    // manifests install it, as the controller does.
+    let recognise_nic = nic && settings.nic.configmaps.is_empty() && recognise_ingress_nginx;
+    let default_nic = (nic && settings.nic.configmaps.is_empty() && !recognise_ingress_nginx)
+        .then(|| parse_ns_name(crate::cli::controller::DEFAULT_NIC_CONFIGMAP))
+        .flatten();
     if recognise_ingress_nginx || recognise_nic {
         match list_all(&Api::<ConfigMap>::all(client.clone()), "ConfigMaps").await {
             Ok(all) => configmaps.extend(all.into_iter().filter(|cm| {
@@ -219,6 +225,16 @@ pub async fn collect(client: &Client, scope: &Scope, settings: &Settings) -> Res
                     "controller ConfigMap not found"
                 );
             }
+        }
+    }
+    if let Some(reference) = default_nic {
+        match get_configmap(client, &reference).await {
+            Ok(Some(cm)) => configmaps.push(cm),
+            Ok(None) => {}
+            Err(e) if forbidden_or_missing(&e) => {
+                tracing::debug!(error = %e, "F5 NGINX Ingress Controller's ConfigMap not read");
+            }
+            Err(e) => return Err(e),
         }
     }
     let have = |cms: &[ConfigMap], r: &NsName| {

@@ -266,7 +266,7 @@ impl Context {
             _ => None,
         };
         let Some(class) = class else {
-            return self.by_annotations(object, &candidates);
+            return Self::by_annotations(object, &candidates);
         };
         let configured: Vec<&Controller> = candidates
             .iter()
@@ -274,7 +274,7 @@ impl Context {
             .filter(|c| c.configured.contains(&class))
             .collect();
         if !configured.is_empty() {
-            return self.by_annotations(object, &configured);
+            return Self::by_annotations(object, &configured);
         }
         if let Some((_, controller)) = self.classes.iter().find(|(name, _)| *name == class) {
             return candidates
@@ -287,17 +287,16 @@ impl Context {
             .filter(|c| c.classes.contains(&class))
             .collect();
         if !conventional.is_empty() {
-            return self.by_annotations(object, &conventional);
+            return Self::by_annotations(object, &conventional);
         }
         if OTHER_CLASSES.contains(&class.as_str()) {
             return None;
         }
-        self.by_annotations(object, &candidates)
+        Self::by_annotations(object, &candidates)
     }
 
     /// The one of `candidates` whose annotations `object` carries, else the first.
     fn by_annotations<'a>(
-        &self,
         object: &Object,
         candidates: &[&'a Controller],
     ) -> Option<&'a Controller> {

@@ -620,7 +620,12 @@ pub fn remove_advice(line: &HeaderLine) -> String {
     match line.user() {
         Some(u) if u.from_header_map => format!("remove key `{}` from this ConfigMap", line.name),
         // An entry of a list (`nginx.org/proxy-set-headers`, `requestHeaders.set`).
-        Some(u) if u.snippet_line.is_none() => format!("remove the `{}` entry", line.name),
+        Some(u)
+            if u.snippet_line.is_none()
+                && matches!(u.source, Provenance::Annotation(_) | Provenance::Field(_)) =>
+        {
+            format!("remove the `{}` entry", line.name)
+        }
         _ => "remove this line".to_string(),
     }
 }

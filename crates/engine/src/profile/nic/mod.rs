@@ -203,7 +203,7 @@ pub fn route_knob(header: &str) -> Option<&'static str> {
     Some(match h.as_str() {
         "x-forwarded-proto" | "host" | "x-real-ip" | "x-forwarded-for" | "x-forwarded-host"
         | "x-forwarded-port" => {
-            "to send another value, set it in this route's `action.proxy.requestHeaders.set`: the controller then leaves its own line out"
+            "to send another value, set it in the route's `action.proxy.requestHeaders.set`: the controller then leaves its own line out"
         }
         _ => return None,
     })
