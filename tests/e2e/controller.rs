@@ -20,7 +20,7 @@ const FIELD_MANAGER: &str = "snippet-guard-e2e";
 const WAIT: Duration = Duration::from_secs(90);
 
 /// The controller binary, stopped when dropped.
-struct Controller(Child);
+pub(crate) struct Controller(Child);
 
 impl Drop for Controller {
     fn drop(&mut self) {
@@ -30,7 +30,7 @@ impl Drop for Controller {
 }
 
 impl Controller {
-    fn start(namespace: &str) -> Controller {
+    pub(crate) fn start(namespace: &str) -> Controller {
         let mut command = Command::new(env!("CARGO_BIN_EXE_snippet-guard"));
         command
             .args([

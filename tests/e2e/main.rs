@@ -2,4 +2,5 @@
 //! `#[ignore]`d otherwise: `KUBECONFIG=~/.kube/config cargo test --test e2e -- --ignored`.
 
 mod controller;
+mod recovery;
 mod webhook;
