@@ -194,9 +194,7 @@ mod tests {
     }
 
     /// The pause before each item, on a mocked clock.
-    async fn pauses(
-        items: Vec<Result<watcher::Event<u32>, watcher::Error>>,
-    ) -> Vec<Duration> {
+    async fn pauses(items: Vec<Result<watcher::Event<u32>, watcher::Error>>) -> Vec<Duration> {
         let backoff = WatchBackoff::new(Duration::from_secs(1), Duration::from_secs(4));
         let mut s = std::pin::pin!(resilient(futures::stream::iter(items), backoff));
         let mut out = Vec::new();

@@ -91,7 +91,10 @@ async fn scenario(client: &Client, namespace: &str, restart: &str) {
         .args(["-c", restart])
         .status()
         .expect("run SNIPPET_GUARD_E2E_RESTART_CMD");
-    assert!(status.success(), "SNIPPET_GUARD_E2E_RESTART_CMD failed: {status}");
+    assert!(
+        status.success(),
+        "SNIPPET_GUARD_E2E_RESTART_CMD failed: {status}"
+    );
     let outage = stopped.elapsed();
     let applied = Instant::now();
     // The API server answers again; the create itself may need a retry while it settles.

@@ -623,13 +623,15 @@ type Shared = Arc<std::sync::Mutex<Fake>>;
 
 /// Serve `handle` from `fake` until the client goes away. Watches are held until the log has
 /// something newer for them, or until `cut_every` passes (then answered empty: a cut stream).
-async fn serve_fake(mut handle: ApiServerHandle, fake: Shared, changed: Arc<tokio::sync::Notify>, cut_every: Duration) {
+async fn serve_fake(
+    mut handle: ApiServerHandle,
+    fake: Shared,
+    changed: Arc<tokio::sync::Notify>,
+    cut_every: Duration,
+) {
     let mut held: Vec<(u64, SendResponse<Response<Body>>, tokio::time::Instant)> = Vec::new();
     loop {
-        let next_cut = held
-            .iter()
-            .map(|(_, _, since)| *since + cut_every)
-            .min();
+        let next_cut = held.iter().map(|(_, _, since)| *since + cut_every).min();
         let down_end = fake.lock().unwrap().down_until;
         tokio::select! {
             r = handle.next_request() => {
@@ -795,7 +797,11 @@ impl Cluster {
     async fn wait_until(&self, what: &str, done: impl Fn(&Fake) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
         while !done(&self.fake.lock().unwrap()) {
-            assert!(tokio::time::Instant::now() < deadline, "never: {what}: {:#?}", self.fake.lock().unwrap().requests);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never: {what}: {:#?}",
+                self.fake.lock().unwrap().requests
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -807,7 +813,10 @@ impl Cluster {
 /// retries at most every 0.5 s and at least every 3.6 s (bounded backoff, no hot loop).
 async fn recovery_after(outage: Duration) -> Duration {
     let c = Cluster::start(vec![ingress("before", XFP, "0")], Duration::from_secs(300));
-    c.wait_until("the Event of `before`", |f| f.written_about("before").len() == 1).await;
+    c.wait_until("the Event of `before`", |f| {
+        f.written_about("before").len() == 1
+    })
+    .await;
     let start = tokio::time::Instant::now();
     c.change(|f| f.down_until = Some(start + outage));
     tokio::time::sleep_until(start + outage).await;
@@ -816,12 +825,20 @@ async fn recovery_after(outage: Duration) -> Duration {
         f.oldest = f.resource_version + 1;
         f.put(ingress("after", XFP, "0"), "ADDED");
     });
-    c.wait_until("the Event of `after`", |f| f.written_about("after").len() == 1).await;
+    c.wait_until("the Event of `after`", |f| {
+        f.written_about("after").len() == 1
+    })
+    .await;
     let recovery = c.fake.lock().unwrap().written.last().expect("written").0 - back;
     // Let everything settle, then check nothing was published twice.
     tokio::time::sleep(Duration::from_secs(30)).await;
     let f = c.fake.lock().unwrap();
-    assert_eq!(f.written_about("before"), ["RedundantForwardedProto"], "{:#?}", f.requests);
+    assert_eq!(
+        f.written_about("before"),
+        ["RedundantForwardedProto"],
+        "{:#?}",
+        f.requests
+    );
     assert_eq!(f.written_about("after"), ["RedundantForwardedProto"]);
     let refused: Vec<tokio::time::Instant> = f
         .requests
@@ -833,14 +850,24 @@ async fn recovery_after(outage: Duration) -> Duration {
     for pair in refused.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(
-            gap >= Duration::from_millis(500) && gap <= crate::k8s::backoff::WatchBackoff::default().longest(),
+            gap >= Duration::from_millis(500)
+                && gap <= crate::k8s::backoff::WatchBackoff::default().longest(),
             "retry gap {gap:?} during the outage"
         );
     }
     // The last try before the return is at most the longest pause before it.
-    assert!(back - *refused.last().expect("some") <= crate::k8s::backoff::WatchBackoff::default().longest());
+    assert!(
+        back - *refused.last().expect("some")
+            <= crate::k8s::backoff::WatchBackoff::default().longest()
+    );
     drop(f);
-    assert_eq!(c.ctx.metrics.event_drops("deleted") + c.ctx.metrics.event_drops("rejected"), 0);
+    assert_eq!(
+        c.ctx.metrics.event_drops("deleted") + c.ctx.metrics.event_drops("rejected"),
+        0
+    );
+    eprintln!(
+        "outage {outage:?}: a new Ingress's Event {recovery:?} after the API server returned"
+    );
     recovery
 }
 
@@ -869,7 +896,10 @@ async fn recovery_within_10_s_after_a_5_min_outage() {
 #[tokio::test(start_paused = true)]
 async fn a_429_storm_delays_event_writes_by_retry_after_without_losing_or_reordering_them() {
     let names: Vec<String> = (0..20).map(|i| format!("app-{i:02}")).collect();
-    let objects = names.iter().map(|n| ingress(n, XFP_AND_REAL_IP, "0")).collect();
+    let objects = names
+        .iter()
+        .map(|n| ingress(n, XFP_AND_REAL_IP, "0"))
+        .collect();
     let c = Cluster::start(objects, Duration::from_secs(300));
     c.change(|f| {
         f.throttle = 25;
@@ -899,7 +929,11 @@ async fn a_429_storm_delays_event_writes_by_retry_after_without_losing_or_reorde
             .map(|(t, _)| t)
             .min()
             .expect("retried");
-        assert!(retried - *at >= Duration::from_secs(2), "{name} retried after {:?}", retried - *at);
+        assert!(
+            retried - *at >= Duration::from_secs(2),
+            "{name} retried after {:?}",
+            retried - *at
+        );
     }
     let m = &c.ctx.metrics;
     assert_eq!(m.event_retries("throttled"), 25);
@@ -908,7 +942,10 @@ async fn a_429_storm_delays_event_writes_by_retry_after_without_losing_or_reorde
         assert_eq!(m.event_drops(reason), 0, "{reason}");
     }
     assert_eq!(m.events_published("Warning", "RedundantForwardedProto"), 20);
-    assert!(m.encode().contains("snippet_guard_controller_event_writes_queued 0"));
+    assert!(
+        m.encode()
+            .contains("snippet_guard_controller_event_writes_queued 0")
+    );
 }
 
 /// A proxy cuts every watch after 7 s. Over 10 minutes the watch resumes from the
@@ -917,16 +954,131 @@ async fn a_429_storm_delays_event_writes_by_retry_after_without_losing_or_reorde
 #[tokio::test(start_paused = true)]
 async fn cut_watches_resume_from_their_resource_version_without_republishing() {
     let c = Cluster::start(vec![ingress("web", XFP, "0")], Duration::from_secs(7));
-    c.wait_until("the first Event", |f| f.written.len() == 1).await;
+    c.wait_until("the first Event", |f| f.written.len() == 1)
+        .await;
     tokio::time::sleep(Duration::from_secs(300)).await;
     c.change(|f| f.put(ingress("late", XFP, "0"), "ADDED"));
     tokio::time::sleep(Duration::from_secs(300)).await;
     let f = c.fake.lock().unwrap();
     let lists = f.requests.iter().filter(|(_, r)| r == "LIST").count();
-    let watches: Vec<&String> = f.requests.iter().map(|(_, r)| r).filter(|r| r.starts_with("WATCH")).collect();
+    let watches: Vec<&String> = f
+        .requests
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.starts_with("WATCH"))
+        .collect();
     assert_eq!(lists, 1, "{:#?}", f.requests);
     assert!(watches.len() >= 80, "{}", watches.len());
-    assert!(watches.iter().all(|w| *w == "WATCH 1" || *w == "WATCH 2"), "{watches:?}");
+    assert!(
+        watches.iter().all(|w| *w == "WATCH 1" || *w == "WATCH 2"),
+        "{watches:?}"
+    );
     assert_eq!(f.written_about("web"), ["RedundantForwardedProto"]);
     assert_eq!(f.written_about("late"), ["RedundantForwardedProto"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same over a real socket, in real time: the fake API server of `tests/common/fake_api.rs`
+// on 127.0.0.1, stopped (connections refused, open watches closed) for 5 s.
+
+#[path = "../../../tests/common/fake_api.rs"]
+mod fake_api;
+
+fn ingress_json(name: &str, snippet: &str) -> serde_json::Value {
+    let mut v = to_json(&Ingress::test("shop", name).with_snippet(snippet));
+    v["apiVersion"] = "networking.k8s.io/v1".into();
+    v["kind"] = "Ingress".into();
+    v
+}
+
+/// The controller's Ingress watch and Event queue, as `run` wires them (production backoff,
+/// Event client with `Retry-After` kept), against the fake server.
+fn controller_on(api: &fake_api::FakeApi) -> (Arc<Context>, tokio::sync::oneshot::Sender<()>) {
+    let client = api.client();
+    let (ctx, levers) = Context::test_with(client.clone(), ConfigSnapshot::of(&[], &[]), true);
+    let ctx = {
+        let mut ctx = ctx;
+        Arc::get_mut(&mut ctx).expect("not shared yet").retry = Retry::default();
+        ctx
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(run::ingress_scope(
+        client,
+        None,
+        ctx.clone(),
+        Arc::new(AtomicBool::new(false)),
+        crate::k8s::backoff::WatchBackoff::default,
+        async move {
+            let _ = stopped.await;
+            drop(levers);
+        },
+    ));
+    (ctx, stop)
+}
+
+async fn wait_real(api: &fake_api::FakeApi, what: &str, done: impl Fn(&fake_api::Store) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done(&api.store()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never: {what}: {:#?}",
+            api.store().requests
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_socket_recovery_within_10_s_after_a_5_s_outage_and_429s_wait_retry_after() {
+    let api = fake_api::FakeApi::start_new(Duration::from_secs(3600)).await;
+    api.put("ingresses", ingress_json("before", XFP));
+    let (ctx, _stop) = controller_on(&api);
+    wait_real(&api, "the Event of `before`", |s| {
+        s.events_about("before").len() == 1
+    })
+    .await;
+
+    api.stop();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    api.start().await;
+    let back = std::time::Instant::now();
+    api.put("ingresses", ingress_json("after", XFP));
+    wait_real(&api, "the Event of `after`", |s| {
+        s.first_event_about("after").is_some()
+    })
+    .await;
+    let recovery = api.store().first_event_about("after").expect("written") - back;
+    assert!(recovery <= Duration::from_secs(10), "{recovery:?}");
+
+    // Throttled: the next 3 writes get 429 with Retry-After: 1.
+    api.throttle(3, 1);
+    api.put("ingresses", ingress_json("throttled", XFP_AND_REAL_IP));
+    wait_real(&api, "both Events of `throttled`", |s| {
+        s.events_about("throttled").len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = api.store();
+    assert_eq!(
+        s.events_about("before"),
+        ["RedundantForwardedProto"],
+        "not published again"
+    );
+    assert_eq!(s.events_about("after"), ["RedundantForwardedProto"]);
+    assert_eq!(
+        s.events_about("throttled"),
+        ["RedundantForwardedProto", "DuplicateControllerHeader"],
+        "in order"
+    );
+    assert_eq!(s.throttled.len(), 3);
+    let first_429 = s.throttled[0].0;
+    let written = s.first_event_about("throttled").expect("written");
+    assert!(
+        written - first_429 >= Duration::from_secs(3),
+        "three Retry-After waits of 1 s: {:?}",
+        written - first_429
+    );
+    drop(s);
+    assert_eq!(ctx.metrics.event_retries("throttled"), 3);
+    eprintln!("over a socket: recovery {recovery:?} after a 5 s outage");
 }

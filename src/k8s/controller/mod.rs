@@ -200,7 +200,7 @@ impl Context {
         excluded: watch::Receiver<Excluded>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let queue = queue::EventQueue::new(publisher.clone(), metrics.clone(), leader.clone());
+        let queue = queue::EventQueue::new(publisher.clone(), metrics.clone());
         Self {
             settings,
             publisher,
@@ -309,7 +309,9 @@ impl Context {
             events.push(crate::k8s::events::resolved_event(&previous));
             tracing::info!(object = %key, "findings resolved");
         }
-        self.queue.push(key, regarding, events, &self.retry).await;
+        self.queue
+            .push(key, regarding, events, &self.retry, &self.leader)
+            .await;
         self.set_findings(key, rules);
         Ok(())
     }

@@ -40,7 +40,6 @@ use super::{Publish, Retry, metrics};
 use crate::diagnostic::ObjectRef;
 
 /// One Event to write about one object.
-#[derive(Clone)]
 struct Write {
     event: Event,
     regarding: ObjectReference,
@@ -64,7 +63,8 @@ struct State {
 struct Inner {
     publisher: Arc<dyn Publish>,
     metrics: Arc<metrics::Metrics>,
-    leader: watch::Receiver<bool>,
+    /// The Context's leadership flag, taken when the writers start.
+    leader: OnceLock<watch::Receiver<bool>>,
     state: Mutex<State>,
     /// A write became ready.
     work: Notify,
@@ -128,7 +128,9 @@ impl Inner {
         }
         s.len -= 1;
         s.in_flight.insert(key.clone());
-        self.metrics.event_writes_queued.set(s.len as i64);
+        self.metrics
+            .event_writes_queued
+            .set(i64::try_from(s.len).unwrap_or(i64::MAX));
         drop(s);
         self.room.notify_waiters();
         Some((key, write))
@@ -161,7 +163,7 @@ impl Inner {
                 self.dropped("deleted", 1);
                 return;
             }
-            if !*self.leader.borrow() {
+            if !self.leader.get().is_some_and(|l| *l.borrow()) {
                 self.dropped("not_leader", 1);
                 return;
             }
@@ -240,16 +242,12 @@ async fn writer(inner: Arc<Inner>, policy: Retry) {
 
 impl EventQueue {
     #[must_use]
-    pub fn new(
-        publisher: Arc<dyn Publish>,
-        metrics: Arc<metrics::Metrics>,
-        leader: watch::Receiver<bool>,
-    ) -> Self {
+    pub fn new(publisher: Arc<dyn Publish>, metrics: Arc<metrics::Metrics>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 publisher,
                 metrics,
-                leader,
+                leader: OnceLock::new(),
                 state: Mutex::new(State::default()),
                 work: Notify::new(),
                 room: Notify::new(),
@@ -260,18 +258,20 @@ impl EventQueue {
     }
 
     /// Queue `events` about `key`, in order; waits while the queue is full. Starts the writers
-    /// (with `policy`) on first use.
+    /// (with `policy`; they write while `leader` is true) on first use.
     pub async fn push(
         &self,
         key: &ObjectRef,
         regarding: &ObjectReference,
         events: Vec<Event>,
         policy: &Retry,
+        leader: &watch::Receiver<bool>,
     ) {
         if events.is_empty() {
             return;
         }
         let (policy, _) = self.writers.get_or_init(|| {
+            let _ = self.inner.leader.set(leader.clone());
             let writers = (0..policy.writers.max(1))
                 .map(|_| tokio::spawn(writer(self.inner.clone(), policy.clone())))
                 .collect();
@@ -300,8 +300,14 @@ impl EventQueue {
                         s.ready.push_back(key.clone());
                     }
                     s.len += n;
-                    self.inner.metrics.event_writes_queued.set(s.len as i64);
-                    self.inner.metrics.event_writes_queued_total.inc_by(n as u64);
+                    self.inner
+                        .metrics
+                        .event_writes_queued
+                        .set(i64::try_from(s.len).unwrap_or(i64::MAX));
+                    self.inner
+                        .metrics
+                        .event_writes_queued_total
+                        .inc_by(n as u64);
                     drop(s);
                     self.inner.work.notify_one();
                     return;
@@ -328,7 +334,10 @@ impl EventQueue {
         if dropped > 0 {
             s.len -= dropped;
             s.ready.retain(|k| k != key);
-            self.inner.metrics.event_writes_queued.set(s.len as i64);
+            self.inner
+                .metrics
+                .event_writes_queued
+                .set(i64::try_from(s.len).unwrap_or(i64::MAX));
         }
         if s.in_flight.contains(key) {
             s.cancelled.insert(key.clone());
@@ -393,14 +402,19 @@ async fn with_retry_after(response: http::Response<Body>) -> http::Response<Body
     };
     let (mut parts, body) = response.into_parts();
     let bytes = body.collect_bytes().await.unwrap_or_default();
-    let mut status: kube::core::Status =
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            let text = String::from_utf8_lossy(&bytes);
-            kube::core::Status::failure(text.trim(), "TooManyRequests").with_code(code)
-        });
-    let details = status.details.get_or_insert_with(Default::default);
-    if details.retry_after_seconds == 0 {
-        details.retry_after_seconds = seconds;
+    let mut status = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(v) if v["kind"] == "Status" => v,
+        _ => serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": String::from_utf8_lossy(&bytes).trim(),
+            "reason": "TooManyRequests", "code": code,
+        }),
+    };
+    if status["details"]["retryAfterSeconds"].as_u64().unwrap_or(0) == 0 {
+        if !status["details"].is_object() {
+            status["details"] = serde_json::json!({});
+        }
+        status["details"]["retryAfterSeconds"] = seconds.into();
     }
     let body = serde_json::to_vec(&status).unwrap_or_else(|_| bytes.to_vec());
     parts.headers.remove(http::header::CONTENT_LENGTH);

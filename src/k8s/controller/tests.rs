@@ -195,7 +195,9 @@ async fn writes_for_a_forgotten_object_are_dropped() {
     // The test runtime has one thread: the writers get no turn before `forget`.
     let server = verifier.spawn(vec![Scenario::NoCalls]);
     let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP_AND_REAL_IP));
-    reconcile(bad.clone(), ctx.clone()).await.expect("reconciled");
+    reconcile(bad.clone(), ctx.clone())
+        .await
+        .expect("reconciled");
     ctx.forget(&objects::ingress_ref(&bad));
     timeout_after_1s(server).await.expect("scenario");
     ctx.queue.flush().await;
@@ -504,6 +506,9 @@ async fn standby_takes_over_an_expired_lease_then_publishes() {
     let ctx = Arc::new(ctx);
     let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
     reconcile(bad, ctx.clone()).await.expect("reconciled");
+    tokio::time::timeout(std::time::Duration::from_secs(5), ctx.queue.flush())
+        .await
+        .expect("the Event is written");
     let mut lease_patches = 0;
     let mut event = None;
     while let Ok((method, path, body)) = seen_rx.try_recv() {
