@@ -191,7 +191,7 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let after = status_kib("VmRSS:");
 
-        let warnings = server.warnings.lock().unwrap();
+        let warnings = server.warnings.lock().unwrap().clone();
         let bad_kept: Vec<usize> = kept.iter().copied().filter(|i| i % 10 == 0).collect();
         let exactly_one = bad_kept
             .iter()
@@ -235,7 +235,7 @@ fn main() {
         println!("RSS idle:              {}", mib(idle));
         println!("RSS peak:              {} (VmHWM)", mib(peak));
         println!("RSS after:             {}", mib(after));
-        drop(warnings);
+
         let _ = stop.send(());
         let _ = controller.await;
     });

@@ -100,7 +100,7 @@ impl Backoff for WatchBackoff {
 
 /// No pause at all: for a stream whose source is already paced by [`resilient`] (the
 /// Controller's trigger backoff).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct NoPause;
 
 impl Iterator for NoPause {
@@ -178,6 +178,7 @@ mod tests {
         assert_eq!(b.longest(), Duration::from_millis(3600));
     }
 
+    #[allow(clippy::unnecessary_wraps, reason = "an item of the stream")]
     fn ev(n: u32) -> Result<watcher::Event<u32>, watcher::Error> {
         Ok(watcher::Event::Apply(n))
     }

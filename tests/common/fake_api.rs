@@ -81,7 +81,9 @@ pub struct FakeApi {
 
 impl std::fmt::Debug for FakeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeApi").field("addr", &self.addr).finish()
+        f.debug_struct("FakeApi")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -296,7 +298,7 @@ impl FakeApi {
                 .unwrap_or(0);
             let gone = {
                 let mut s = self.store();
-                s.requests.push((now, format!("WATCH {} {from}", path)));
+                s.requests.push((now, format!("WATCH {path} {from}")));
                 from < s.oldest
             };
             if gone {
