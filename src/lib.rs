@@ -7,7 +7,7 @@
 
 pub use snippet_guard_engine::{
     Diagnostic, ObjectRef, Settings, Severity, check, diagnostic, engine, input, model, nginx,
-    profile, render, rules, source, threads,
+    profile, render, rules, settings, source, threads,
 };
 
 pub mod cli;

@@ -1,16 +1,24 @@
 //! Ground truth against real nginx.
 //!
 //! Every case of `tests/ground_truth/cases.txt` is rendered into a location that copies the block
-//! ingress-nginx v1.15 renders (`tests/ground_truth/controller_location.conf`;
-//! `grpc_location.conf` or `fcgi_location.conf` for `backend: grpc|fcgi` cases;
-//! `auth_location.conf` for `auth-snippet` cases; independent fixtures written from the template
-//! facts in the project docs, not from the profile code). One nginx (Debian `nginx-light` plus
-//! `libnginx-mod-http-headers-more-filter`) serves all of them on 127.0.0.1 and passes each to an
-//! echo upstream run by this test: HTTP/1.1 (`proxy_pass`), FastCGI (`fastcgi_pass`: the request
-//! headers arrive as `HTTP_*` params) or h2c (`grpc_pass`: `tests/ground_truth/h2c_echo.py`, Python
-//! `h2` from `.venv`). A request is sent through each location and the header lines (params,
-//! HTTP/2 fields) the upstream receives are counted. The linter gets the same snippet as
-//! Kubernetes objects, and its verdict (which headers are duplicated) must match what nginx did,
+//! its controller renders, from fixtures written by hand from the template facts in the project
+//! docs, not from the profile code:
+//! - ingress-nginx v1.15 (`controller_location.conf`; `grpc_location.conf` or
+//!   `fcgi_location.conf` for `backend: grpc|fcgi` cases; `auth_location.conf` for `auth-snippet`
+//!   cases; http-level maps in `controller_http.conf`);
+//! - F5 NGINX Ingress Controller v5.5 (`controller: nic` / `nic-vs` cases): an Ingress location
+//!   (`nic_location.conf`, `nic_grpc_location.conf` for `nginx.org/grpc-services`) or a
+//!   VirtualServer route (`nic_vs_location.conf`, `nic_vs_grpc_location.conf` for a `type: grpc`
+//!   upstream), with NIC's http-level maps (`nic_http.conf`).
+//!
+//! One nginx per controller (Debian `nginx-light` plus `libnginx-mod-http-headers-more-filter`)
+//! serves its cases on 127.0.0.1 and passes each to an echo upstream run by this test: HTTP/1.1
+//! (`proxy_pass`), FastCGI (`fastcgi_pass`: the request headers arrive as `HTTP_*` params) or h2c
+//! (`grpc_pass`: `tests/ground_truth/h2c_echo.py`, Python `h2` from `.venv`). A request is sent
+//! through each location and the header lines (params, HTTP/2 fields) the upstream receives are
+//! counted. The linter gets the same snippet as the Kubernetes objects a user applies (for NIC:
+//! its IngressClass, then the Ingress with `nginx.org/*` annotations or the VirtualServer, and
+//! NIC's ConfigMap), and its verdict (which headers are duplicated) must match what nginx did,
 //! case by case. Snippets nginx rejects are tested with `nginx -t` in a config of their own; the
 //! linter must report `invalid-snippet` for them.
 //!
@@ -47,6 +55,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// `nginx -t` and nginx start-up.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(20);
 const PREFIX: &str = "nginx.ingress.kubernetes.io";
+/// F5 NGINX Ingress Controller's annotation prefix.
+const NIC_PREFIX: &str = "nginx.org";
 const AUTH_URL: &str = "http://auth.example.com/verify";
 /// Rules whose findings mean "nginx sends this header more than once".
 const DUPLICATE_RULES: [&str; 3] = [
@@ -189,16 +199,32 @@ enum Section {
     ServerSnippet,
     ConfigMapServerSnippet,
     AuthSnippet,
+    /// NIC: annotation `nginx.org/location-snippets`.
+    NicLocationSnippets,
+    /// NIC: annotation `nginx.org/proxy-set-headers`, its value as written (a comma list).
+    NicProxySetHeaders,
+    /// NIC: its ConfigMap's `location-snippets` (every location, unless the annotation or the
+    /// route's field replaces it).
+    NicConfigMapLocationSnippets,
+    /// NIC: the VirtualServer route's `location-snippets`.
+    VsLocationSnippets,
+    /// NIC: the VirtualServer route's `action.proxy.requestHeaders.set`, `Name: value` lines.
+    VsRequestHeadersSet,
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 11] = [
         Section::ConfigurationSnippet,
         Section::LocationSnippet,
         Section::ProxySetHeaders,
         Section::ServerSnippet,
         Section::ConfigMapServerSnippet,
         Section::AuthSnippet,
+        Section::NicLocationSnippets,
+        Section::NicProxySetHeaders,
+        Section::NicConfigMapLocationSnippets,
+        Section::VsLocationSnippets,
+        Section::VsRequestHeadersSet,
     ];
 
     fn name(self) -> &'static str {
@@ -209,11 +235,69 @@ impl Section {
             Section::ServerSnippet => "server-snippet",
             Section::ConfigMapServerSnippet => "configmap-server-snippet",
             Section::AuthSnippet => "auth-snippet",
+            Section::NicLocationSnippets => "nic-location-snippets",
+            Section::NicProxySetHeaders => "nic-proxy-set-headers",
+            Section::NicConfigMapLocationSnippets => "nic-configmap-location-snippets",
+            Section::VsLocationSnippets => "vs-location-snippets",
+            Section::VsRequestHeadersSet => "vs-request-headers-set",
+        }
+    }
+
+    /// Whether a case of `controller` may carry the section.
+    fn fits(self, controller: Controller) -> bool {
+        match self {
+            Section::NicLocationSnippets | Section::NicProxySetHeaders => {
+                controller == Controller::Nic
+            }
+            Section::NicConfigMapLocationSnippets => controller.is_nic(),
+            Section::VsLocationSnippets | Section::VsRequestHeadersSet => {
+                controller == Controller::NicVs
+            }
+            _ => controller == Controller::IngressNginx,
         }
     }
 
     fn parse(s: &str) -> Option<Section> {
         Section::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+/// Which controller renders the case's location, and from which objects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+enum Controller {
+    /// ingress-nginx v1.15: an Ingress (class `nginx`) and the controller ConfigMap.
+    #[default]
+    IngressNginx,
+    /// F5 NGINX Ingress Controller v5.5: an Ingress whose IngressClass names
+    /// `nginx.org/ingress-controller`, with `nginx.org/*` annotations, and NIC's ConfigMap.
+    Nic,
+    /// F5 NGINX Ingress Controller v5.5: a VirtualServer route.
+    NicVs,
+}
+
+impl Controller {
+    const ALL: [Controller; 3] = [Controller::IngressNginx, Controller::Nic, Controller::NicVs];
+
+    fn name(self) -> &'static str {
+        match self {
+            Controller::IngressNginx => "ingress-nginx",
+            Controller::Nic => "nic",
+            Controller::NicVs => "nic-vs",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Controller> {
+        Controller::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// NIC (Ingress or VirtualServer): its own http block, so its own nginx.
+    fn is_nic(self) -> bool {
+        self != Controller::IngressNginx
+    }
+
+    /// The prefix of the annotations that switch rows of its fixture.
+    fn annotation_prefix(self) -> &'static str {
+        if self.is_nic() { NIC_PREFIX } else { PREFIX }
     }
 }
 
@@ -262,6 +346,10 @@ struct Case {
     category: Option<Category>,
     nginx: Option<Names>,
     linter: Option<Names>,
+    /// Duplicates the linter reports on the controller ConfigMap, compared apart from nginx's
+    /// verdict: they are about the location every object without its own snippets gets, which
+    /// this case's object replaces.
+    configmap_linter: Option<Names>,
     rules: Names,
     message: Option<String>,
     wire: Vec<(String, usize)>,
@@ -271,6 +359,9 @@ struct Case {
     configmap: Vec<(String, String)>,
     nginx_error: Option<String>,
     backend: Option<Backend>,
+    controller: Option<Controller>,
+    /// A VirtualServer's `spec.tls.redirect.basedOn`.
+    vs_redirect_based_on: Option<String>,
     note: String,
     sections: BTreeMap<Section, String>,
 }
@@ -282,6 +373,10 @@ impl Case {
 
     fn backend(&self) -> Backend {
         self.backend.unwrap_or_default()
+    }
+
+    fn controller(&self) -> Controller {
+        self.controller.unwrap_or_default()
     }
 
     /// Server-level cases get a server block (and host name) of their own.
@@ -332,22 +427,80 @@ impl Case {
             .unwrap_or_default()
     }
 
+    /// The `nginx.org/proxy-set-headers` entries, in annotation order.
+    fn nic_proxy_set_headers(&self) -> Vec<(String, String)> {
+        self.sections
+            .get(&Section::NicProxySetHeaders)
+            .map(|t| nic_proxy_set_headers(&t.replace('\n', " ")))
+            .unwrap_or_default()
+    }
+
+    /// The VirtualServer route's `requestHeaders.set` entries, in order.
+    fn vs_request_headers(&self) -> Vec<(String, String)> {
+        self.sections
+            .get(&Section::VsRequestHeadersSet)
+            .map(|t| header_lines(t))
+            .unwrap_or_default()
+    }
+
+    /// Whether `requestHeaders.set` names `header` (NIC compares case-insensitively).
+    fn vs_sets(&self, header: &str) -> bool {
+        self.vs_request_headers()
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(header))
+    }
+
     /// Annotation suffixes and ConfigMap keys that switch rows of the fixture.
     fn switches(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
+        let prefix = self.controller().annotation_prefix();
         for (k, v) in &self.annotations {
-            if let Some(suffix) = k.strip_prefix(&format!("{PREFIX}/")) {
+            if let Some(suffix) = k.strip_prefix(&format!("{prefix}/")) {
                 out.insert(suffix.to_string(), v.clone());
             }
         }
-        if let Some(protocol) = self.backend().protocol() {
+        if let Some(protocol) = self.backend().protocol()
+            && !self.controller().is_nic()
+        {
             out.insert("backend-protocol".to_string(), protocol.to_string());
         }
+        if let Some(v) = &self.vs_redirect_based_on {
+            out.insert("vs-redirect-based-on".to_string(), v.clone());
+        }
+        // An annotation wins over the ConfigMap key of the same name, as in both controllers.
         for (k, v) in &self.configmap {
-            out.insert(k.clone(), v.clone());
+            out.entry(k.clone()).or_insert_with(|| v.clone());
         }
         out
     }
+}
+
+/// NIC's `nginx.org/proxy-set-headers` value: comma-separated `Name: value` items, a bare
+/// name meaning `$http_<name>` (lowercased, `-` as `_`), in the order written.
+fn nic_proxy_set_headers(value: &str) -> Vec<(String, String)> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.split_once(':') {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (
+                item.to_string(),
+                format!("$http_{}", item.to_ascii_lowercase().replace('-', "_")),
+            ),
+        })
+        .collect()
+}
+
+/// `Name: value` lines, in order (a VirtualServer's `requestHeaders.set`).
+fn header_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap_or((l, ""));
+            (k.trim().to_string(), v.trim().to_string())
+        })
+        .collect()
 }
 
 fn names(s: &str) -> Names {
@@ -398,6 +551,10 @@ fn set_field(case: &mut Case, key: &str, value: &str, line: usize) -> Result<(),
             once(case.linter.is_some())?;
             case.linter = Some(names(value));
         }
+        "configmap-linter" => {
+            once(case.configmap_linter.is_some())?;
+            case.configmap_linter = Some(names(value));
+        }
         "rules" => case.rules = names(value),
         "message" => case.message = Some(value.to_string()),
         "wire" => {
@@ -419,6 +576,17 @@ fn set_field(case: &mut Case, key: &str, value: &str, line: usize) -> Result<(),
             case.backend = Some(
                 Backend::parse(value)
                     .ok_or_else(|| format!("cases.txt:{line}: unknown backend `{value}`"))?,
+            );
+        }
+        "vs-redirect-based-on" => {
+            once(case.vs_redirect_based_on.is_some())?;
+            case.vs_redirect_based_on = Some(value.to_string());
+        }
+        "controller" => {
+            once(case.controller.is_some())?;
+            case.controller = Some(
+                Controller::parse(value)
+                    .ok_or_else(|| format!("cases.txt:{line}: unknown controller `{value}`"))?,
             );
         }
         "note" => case.note = value.to_string(),
@@ -505,6 +673,35 @@ fn validate(case: &Case) -> Vec<String> {
     if case.sections.is_empty() {
         p.push("no section".into());
     }
+    for s in case.sections.keys() {
+        if !s.fits(case.controller()) {
+            p.push(format!(
+                "section {} does not fit `controller: {}`",
+                s.name(),
+                case.controller().name()
+            ));
+        }
+    }
+    if case.controller().is_nic() {
+        if case.backend() == Backend::Fcgi {
+            p.push("NIC cases take `backend: http` or `grpc` only".into());
+        }
+        if case
+            .annotations
+            .iter()
+            .any(|(k, _)| k == &format!("{NIC_PREFIX}/grpc-services"))
+        {
+            p.push("set a NIC gRPC backend with `backend: grpc`, not the grpc-services annotation (the field picks the fixture and the upstream too)".into());
+        }
+        if case.controller() == Controller::NicVs && !case.annotations.is_empty() {
+            p.push("a VirtualServer has no annotations that switch its location".into());
+        }
+    }
+    if let Some(v) = &case.vs_redirect_based_on
+        && (case.controller() != Controller::NicVs || v != "x-forwarded-proto")
+    {
+        p.push("`vs-redirect-based-on` takes `x-forwarded-proto` (the default `scheme` is every other case), on nic-vs cases only".into());
+    }
     if case.sections.contains_key(&Section::AuthSnippet)
         && case.sections.keys().any(|s| {
             matches!(
@@ -527,6 +724,15 @@ fn validate(case: &Case) -> Vec<String> {
         .any(|(k, _)| k == &format!("{PREFIX}/backend-protocol"))
     {
         p.push("set the backend with `backend: grpc|fcgi`, not the backend-protocol annotation (the field picks the fixture and the upstream too)".into());
+    }
+    if case.configmap_linter.is_some()
+        && !(case
+            .sections
+            .contains_key(&Section::NicConfigMapLocationSnippets)
+            && (case.sections.contains_key(&Section::NicLocationSnippets)
+                || case.sections.contains_key(&Section::VsLocationSnippets)))
+    {
+        p.push("`configmap-linter` is for NIC cases whose own location-snippets replace the ConfigMap's".into());
     }
     for r in &case.rules {
         if !OTHER_RULES.contains(&r.as_str()) || r == "invalid-snippet" {
@@ -630,6 +836,11 @@ struct Fixtures {
     grpc: String,
     fcgi: String,
     auth: String,
+    nic_http: String,
+    nic_location: String,
+    nic_grpc: String,
+    vs_location: String,
+    vs_grpc: String,
 }
 
 impl Fixtures {
@@ -640,6 +851,20 @@ impl Fixtures {
             grpc: read_data("grpc_location.conf"),
             fcgi: read_data("fcgi_location.conf"),
             auth: read_data("auth_location.conf"),
+            nic_http: read_data("nic_http.conf"),
+            nic_location: read_data("nic_location.conf"),
+            nic_grpc: read_data("nic_grpc_location.conf"),
+            vs_location: read_data("nic_vs_location.conf"),
+            vs_grpc: read_data("nic_vs_grpc_location.conf"),
+        }
+    }
+
+    /// The http-level definitions the controller's locations rely on.
+    fn http(&self, controller: Controller) -> &str {
+        if controller.is_nic() {
+            &self.nic_http
+        } else {
+            &self.http
         }
     }
 
@@ -648,10 +873,14 @@ impl Fixtures {
         if case.sections.contains_key(&Section::AuthSnippet) {
             return &self.auth;
         }
-        match case.backend() {
-            Backend::Http => &self.location,
-            Backend::Grpc => &self.grpc,
-            Backend::Fcgi => &self.fcgi,
+        match (case.controller(), case.backend()) {
+            (Controller::IngressNginx, Backend::Http) => &self.location,
+            (Controller::IngressNginx, Backend::Grpc) => &self.grpc,
+            (Controller::IngressNginx, Backend::Fcgi) => &self.fcgi,
+            (Controller::Nic, Backend::Grpc) => &self.nic_grpc,
+            (Controller::Nic, _) => &self.nic_location,
+            (Controller::NicVs, Backend::Grpc) => &self.vs_grpc,
+            (Controller::NicVs, _) => &self.vs_location,
         }
     }
 }
@@ -682,14 +911,35 @@ fn indent(text: &str, by: &str) -> String {
     out
 }
 
+/// One fixture condition: `if KEY` / `unless KEY` (an annotation or ConfigMap key set to
+/// something other than empty, `false` or `0`), `unless-set NAME` (a VirtualServer's
+/// `requestHeaders.set` names NAME, case-insensitively).
+fn condition_holds(cond: &str, case: &Case, switches: &BTreeMap<String, String>) -> bool {
+    let on = |key: &str| {
+        switches
+            .get(key.trim())
+            .is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+    };
+    if let Some(name) = cond.strip_prefix("unless-set ") {
+        !case.vs_sets(name.trim())
+    } else if let Some(k) = cond.strip_prefix("if ") {
+        on(k)
+    } else if let Some(k) = cond.strip_prefix("unless ") {
+        !on(k)
+    } else {
+        panic!("fixture: unknown condition `{cond}`");
+    }
+}
+
 /// Expand a location fixture for one case (markers described in controller_location.conf).
 fn expand_fixture(template: &str, case: &Case, echo: &str) -> String {
     let switches = case.switches();
     let mut out = String::new();
     // The fixture's header comment (up to the first directive) describes the file, not nginx.
-    let body = template
-        .lines()
-        .skip_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    let body = template.lines().skip_while(|l| {
+        let t = l.trim_start();
+        t.is_empty() || (t.starts_with('#') && !t.starts_with("#@ "))
+    });
     for line in body {
         if let Some(marker) = line.trim().strip_prefix("#@ ") {
             // `#@ proxy-set-headers grpc_set_header`: the directive the ConfigMap lines use.
@@ -699,34 +949,52 @@ fn expand_fixture(template: &str, case: &Case, echo: &str) -> String {
                 .map_or((marker.trim(), "proxy_set_header"), |(m, d)| (m, d.trim()));
             let section = Section::parse(marker)
                 .unwrap_or_else(|| panic!("fixture: unknown placement marker `{line}`"));
-            if section == Section::ProxySetHeaders {
-                for (k, v) in case.proxy_set_headers() {
-                    let _ = writeln!(out, "{directive} {k} {};", go_quote(&v));
+            match section {
+                Section::ProxySetHeaders => {
+                    for (k, v) in case.proxy_set_headers() {
+                        let _ = writeln!(out, "{directive} {k} {};", go_quote(&v));
+                    }
                 }
-            } else if let Some(text) = case.text(section, echo) {
-                out.push_str(&text);
+                // NIC writes both lists as `<directive> {{Name}} "{{Value}}";`.
+                Section::NicProxySetHeaders => {
+                    for (k, v) in case.nic_proxy_set_headers() {
+                        let _ = writeln!(out, "{directive} {k} \"{v}\";");
+                    }
+                }
+                Section::VsRequestHeadersSet => {
+                    for (k, v) in case.vs_request_headers() {
+                        let _ = writeln!(out, "{directive} {k} \"{v}\";");
+                    }
+                }
+                // The annotation (Ingress) or the route's field (VirtualServer) replaces the
+                // ConfigMap's `location-snippets`.
+                Section::NicLocationSnippets | Section::VsLocationSnippets => {
+                    if let Some(text) = case
+                        .text(section, echo)
+                        .or_else(|| case.text(Section::NicConfigMapLocationSnippets, echo))
+                    {
+                        out.push_str(&text);
+                    }
+                }
+                _ => {
+                    if let Some(text) = case.text(section, echo) {
+                        out.push_str(&text);
+                    }
+                }
             }
             continue;
         }
-        // `code;  #@ if KEY`
+        // `code;  #@ if KEY`, `#@ unless KEY`, `#@ unless-set NAME`, several joined by `, `.
         let (code, condition) = match line.split_once("#@ ") {
             Some((code, cond)) => (code.trim_end(), Some(cond.trim())),
             None => (line, None),
         };
-        if let Some(cond) = condition {
-            let (wanted, key) = if let Some(k) = cond.strip_prefix("if ") {
-                (true, k.trim())
-            } else if let Some(k) = cond.strip_prefix("unless ") {
-                (false, k.trim())
-            } else {
-                panic!("fixture: unknown condition `{cond}`");
-            };
-            let on = switches
-                .get(key)
-                .is_some_and(|v| !v.is_empty() && v != "false");
-            if on != wanted {
-                continue;
-            }
+        if let Some(conditions) = condition
+            && !conditions
+                .split(',')
+                .all(|c| condition_holds(c.trim(), case, &switches))
+        {
+            continue;
         }
         let mut code = code.replace("{echo}", echo);
         for (k, v) in &switches {
@@ -764,7 +1032,8 @@ fn render_own_server(f: &Fixtures, case: &Case, port: u16, upstreams: &Upstreams
     s
 }
 
-/// A whole nginx.conf serving `cases` on 127.0.0.1:`port`.
+/// A whole nginx.conf serving `cases` (all of one controller family: ingress-nginx, or NIC) on
+/// 127.0.0.1:`port`.
 fn render_conf(
     f: &Fixtures,
     nginx: &NginxInfo,
@@ -787,7 +1056,13 @@ fn render_conf(
         }
     }
     c.push('\n');
-    c.push_str(&indent(&f.http, "    "));
+    let nic = cases.first().is_some_and(|c| c.controller().is_nic());
+    assert!(
+        cases.iter().all(|c| c.controller().is_nic() == nic),
+        "one nginx.conf serves one controller's http block"
+    );
+    let controller = cases.first().map(|c| c.controller()).unwrap_or_default();
+    c.push_str(&indent(f.http(controller), "    "));
     let _ = write!(
         c,
         "\n    server {{\n        listen 127.0.0.1:{port} default_server;\n        server_name example.com;\n\n"
@@ -1362,8 +1637,102 @@ fn yaml_scalar(value: &str, indent: usize) -> String {
     out
 }
 
+/// NIC's IngressClass: what makes class `nginx` NIC's.
+const NIC_INGRESS_CLASS: &str = "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: nginx\nspec:\n  controller: nginx.org/ingress-controller\n";
+
+/// The objects a NIC user applies: the IngressClass, then an Ingress with `nginx.org/*`
+/// annotations (`nginx.org/grpc-services` naming the path's Service for gRPC) or a
+/// VirtualServer with an upstream (`type: grpc` for gRPC) and one route, then NIC's ConfigMap
+/// when the case sets keys.
+fn nic_linter_input(case: &Case, echo: &str) -> String {
+    let mut y = String::from(NIC_INGRESS_CLASS);
+    y.push_str("---\n");
+    if case.controller() == Controller::NicVs {
+        let _ = writeln!(
+            y,
+            "apiVersion: k8s.nginx.org/v1\nkind: VirtualServer\nmetadata:\n  name: {}\n  namespace: default\nspec:\n  ingressClassName: nginx\n  host: {}\n  upstreams:\n    - name: echo\n      service: echo\n      port: 80",
+            case.name,
+            case.host()
+        );
+        if case.backend() == Backend::Grpc {
+            y.push_str("      type: grpc\n");
+        }
+        if let Some(based_on) = &case.vs_redirect_based_on {
+            let _ = writeln!(
+                y,
+                "  tls:\n    secret: example-tls\n    redirect:\n      enable: true\n      basedOn: {based_on}"
+            );
+        }
+        let _ = writeln!(y, "  routes:\n    - path: {}", case.location_path());
+        if let Some(t) = case.text(Section::VsLocationSnippets, echo) {
+            let _ = writeln!(y, "      location-snippets: {}", yaml_scalar(&t, 8));
+        }
+        let set = case.vs_request_headers();
+        if set.is_empty() {
+            y.push_str("      action:\n        pass: echo\n");
+        } else {
+            y.push_str("      action:\n        proxy:\n          upstream: echo\n          requestHeaders:\n            set:\n");
+            for (k, v) in &set {
+                let _ = writeln!(
+                    y,
+                    "              - name: {}\n                value: {}",
+                    yaml_scalar(k, 0),
+                    yaml_scalar(v, 0)
+                );
+            }
+        }
+    } else {
+        let mut annotations: Vec<(String, String)> = Vec::new();
+        if let Some(t) = case.text(Section::NicLocationSnippets, echo) {
+            annotations.push((format!("{NIC_PREFIX}/location-snippets"), t));
+        }
+        if let Some(t) = case.text(Section::NicProxySetHeaders, echo) {
+            annotations.push((
+                format!("{NIC_PREFIX}/proxy-set-headers"),
+                t.trim_end().to_string(),
+            ));
+        }
+        if case.backend() == Backend::Grpc {
+            annotations.push((format!("{NIC_PREFIX}/grpc-services"), "echo".into()));
+        }
+        annotations.extend(case.annotations.iter().cloned());
+        let _ = writeln!(
+            y,
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {}\n  namespace: default",
+            case.name
+        );
+        if !annotations.is_empty() {
+            y.push_str("  annotations:\n");
+            for (k, v) in &annotations {
+                let _ = writeln!(y, "    {k}: {}", yaml_scalar(v, 6));
+            }
+        }
+        let _ = writeln!(
+            y,
+            "spec:\n  ingressClassName: nginx\n  rules:\n    - host: {}\n      http:\n        paths:\n          - path: {}\n            pathType: Prefix\n            backend:\n              service:\n                name: echo\n                port:\n                  number: 80",
+            case.host(),
+            case.location_path()
+        );
+    }
+    let mut data: Vec<(String, String)> = Vec::new();
+    if let Some(t) = case.text(Section::NicConfigMapLocationSnippets, echo) {
+        data.push(("location-snippets".into(), t));
+    }
+    data.extend(case.configmap.iter().cloned());
+    if !data.is_empty() {
+        y.push_str("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nginx-config\n  namespace: nginx-ingress\ndata:\n");
+        for (k, v) in &data {
+            let _ = writeln!(y, "  {k}: {}", yaml_scalar(v, 4));
+        }
+    }
+    y
+}
+
 /// The Kubernetes objects a user would apply for the case.
 fn linter_input(case: &Case, echo: &str) -> String {
+    if case.controller().is_nic() {
+        return nic_linter_input(case, echo);
+    }
     let mut annotations: Vec<(String, String)> = Vec::new();
     if let Some(t) = case.text(Section::ConfigurationSnippet, echo) {
         annotations.push((format!("{PREFIX}/configuration-snippet"), t));
@@ -1439,6 +1808,10 @@ fn linter_input(case: &Case, echo: &str) -> String {
 struct LinterVerdict {
     /// Lowercased headers of duplicate findings.
     duplicates: Names,
+    /// The same, of the findings on a ConfigMap.
+    configmap_duplicates: Names,
+    /// (header, on a ConfigMap) of every duplicate finding.
+    duplicate_objects: BTreeSet<(String, bool)>,
     /// Ids of the other known rules that fired.
     rules: Names,
     /// (header, message) of every duplicate finding.
@@ -1465,6 +1838,11 @@ fn lint(case: &Case, yaml: &str) -> LinterVerdict {
             } else {
                 header.to_ascii_lowercase()
             };
+            let on_configmap = d.object.as_ref().is_some_and(|o| o.kind == "ConfigMap");
+            if on_configmap {
+                v.configmap_duplicates.insert(h.clone());
+            }
+            v.duplicate_objects.insert((h.clone(), on_configmap));
             v.duplicates.insert(h.clone());
             v.duplicate_messages.push((h, d.message.clone()));
         } else if OTHER_RULES.contains(&d.rule.id) {
@@ -1530,10 +1908,27 @@ fn compare(case: &Case, nginx: &NginxVerdict, linter: &LinterVerdict) -> Vec<Str
     } else {
         nginx.duplicates.clone()
     };
-    if linter.duplicates != expected_linter {
+    let mut reported = linter.duplicates.clone();
+    if let Some(expected) = &case.configmap_linter {
+        // The ConfigMap's findings are judged apart; the case's own object against nginx.
+        if &linter.configmap_duplicates != expected {
+            p.push(format!(
+                "the linter reports duplicates of {} on the ConfigMap, the table says {}",
+                show(&linter.configmap_duplicates),
+                show(expected)
+            ));
+        }
+        reported = linter
+            .duplicate_objects
+            .iter()
+            .filter(|(_, configmap)| !configmap)
+            .map(|(h, _)| h.clone())
+            .collect();
+    }
+    if reported != expected_linter {
         p.push(format!(
             "the linter reports duplicates of {}, expected {} (nginx duplicated {}; category {})",
-            show(&linter.duplicates),
+            show(&reported),
             show(&expected_linter),
             show(&nginx.duplicates),
             case.category().name()
@@ -1571,6 +1966,9 @@ fn describe(
     );
     for p in problems {
         let _ = writeln!(s, "  ! {p}");
+    }
+    if case.controller() != Controller::IngressNginx {
+        let _ = writeln!(s, "  controller: {}", case.controller().name());
     }
     if case.backend() != Backend::Http {
         let _ = writeln!(s, "  backend: {}", case.backend().name());
@@ -1668,6 +2066,22 @@ fn case_table_covers_the_verdict_table() {
             backend.name()
         );
     }
+    // Both NIC location kinds, HTTP and gRPC, each with a duplicate and a clean case.
+    for controller in [Controller::Nic, Controller::NicVs] {
+        for backend in [Backend::Http, Backend::Grpc] {
+            for category in [Category::Duplicate, Category::NoDuplicate] {
+                assert!(
+                    cases.iter().any(|c| c.controller() == controller
+                        && c.backend() == backend
+                        && c.category() == category),
+                    "no {} case with controller {} and backend {}",
+                    category.name(),
+                    controller.name(),
+                    backend.name()
+                );
+            }
+        }
+    }
     // Every fixture expands without leftover placeholders.
     let f = Fixtures::load();
     for case in &cases {
@@ -1726,6 +2140,86 @@ fn backend_field_is_validated() {
     }
 }
 
+/// The `controller` field and the NIC sections: parsed, their misuses named, and the
+/// annotation's and the route's header lists read as NIC reads them. Needs no nginx.
+#[test]
+fn nic_fields_are_validated() {
+    let cases = parse_cases(
+        "=== a\ncategory: no-duplicate\nnginx: none\ncontroller: nic\n--- nic-proxy-set-headers\nX-A: 1, X-Request-Source,\n  X-B:two\n\
+         === b\ncategory: no-duplicate\nnginx: none\ncontroller: nic-vs\n--- vs-request-headers-set\nx-forwarded-proto: https\nHost: h\n\
+         === c\ncategory: no-duplicate\nnginx: none\n--- nic-location-snippets\nproxy_set_header X-A 1;\n\
+         === d\ncategory: no-duplicate\nnginx: none\ncontroller: nic\nbackend: fcgi\n\
+         annotation: nginx.org/grpc-services=echo\nconfigmap-linter: none\n--- vs-location-snippets\nproxy_set_header X-A 1;\n",
+    )
+    .expect("the table parses");
+    assert_eq!(cases[0].controller(), Controller::Nic);
+    assert_eq!(
+        cases[0].nic_proxy_set_headers(),
+        vec![
+            ("X-A".to_string(), "1".to_string()),
+            (
+                "X-Request-Source".to_string(),
+                "$http_x_request_source".to_string()
+            ),
+            ("X-B".to_string(), "two".to_string()),
+        ]
+    );
+    assert_eq!(validate(&cases[0]), Vec::<String>::new());
+    assert!(cases[1].vs_sets("X-Forwarded-Proto") && cases[1].vs_sets("host"));
+    assert!(!cases[1].vs_sets("X-Real-IP"));
+    let switches = cases[1].switches();
+    assert!(!condition_holds(
+        "unless-set X-FORWARDED-PROTO",
+        &cases[1],
+        &switches
+    ));
+    assert!(condition_holds(
+        "unless-set X-Real-IP",
+        &cases[1],
+        &switches
+    ));
+    assert_eq!(validate(&cases[1]), Vec::<String>::new());
+    assert_eq!(cases[2].controller(), Controller::IngressNginx);
+    assert!(
+        validate(&cases[2])
+            .iter()
+            .any(|p| p.contains("does not fit")),
+        "{:?}",
+        validate(&cases[2])
+    );
+    let problems = validate(&cases[3]);
+    for want in [
+        "does not fit",
+        "`grpc` only",
+        "grpc-services",
+        "configmap-linter",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(want)),
+            "{want}: {problems:?}"
+        );
+    }
+    // NIC annotations switch NIC fixtures; the ingress-nginx prefix does not.
+    let mut on = cases[0].clone();
+    on.annotations = vec![
+        ("nginx.org/redirect-to-https".into(), "true".into()),
+        ("nginx.ingress.kubernetes.io/keepalive".into(), "32".into()),
+        ("nginx.org/websocket-services".into(), String::new()),
+    ];
+    on.configmap = vec![
+        ("keepalive".into(), "0".into()),
+        ("redirect-to-https".into(), "false".into()),
+        ("websocket-services".into(), "echo".into()),
+    ];
+    let switches = on.switches();
+    // The annotation wins over the ConfigMap key; `0`, `false` and empty are off.
+    assert!(condition_holds("if redirect-to-https", &on, &switches));
+    assert!(!condition_holds("if keepalive", &on, &switches));
+    assert!(condition_holds("unless websocket-services", &on, &switches));
+    let e = parse_cases("=== e\ncontroller: nginx-plus\n").expect_err("unknown controller");
+    assert!(e.contains("unknown controller `nginx-plus`"), "{e}");
+}
+
 /// The FastCGI echo's params decoding (one- and four-byte lengths) and the head it writes.
 #[test]
 fn fastcgi_params_become_a_head() {
@@ -1759,6 +2253,94 @@ fn fastcgi_params_become_a_head() {
     let h2 = count_headers("GET / HTTP/2\r\n:authority: a:1\r\nhost: a\r\nhost: b\r\n\r\n");
     assert_eq!(h2.get(":authority"), Some(&1));
     assert_eq!(h2.get("host"), Some(&2));
+}
+
+/// Serve `valid` (cases of one controller family) from one nginx and send each its request:
+/// what the upstream received, per case.
+fn serve_cases(
+    info: &NginxInfo,
+    fixtures: &Fixtures,
+    dir: &Path,
+    valid: &[&Case],
+    upstreams: &Upstreams,
+) -> BTreeMap<String, NginxVerdict> {
+    let mut verdicts = BTreeMap::new();
+    if valid.is_empty() {
+        return verdicts;
+    }
+    fs::create_dir_all(dir.join("temp")).expect("create dir");
+    let conf = dir.join("nginx.conf");
+    let mut started = None;
+    for attempt in 1..=3 {
+        let port = free_port();
+        fs::write(
+            &conf,
+            render_conf(fixtures, info, dir, valid, port, upstreams),
+        )
+        .expect("write nginx.conf");
+        let (ok, out) = nginx_test(info, dir, &conf);
+        if !ok {
+            // Name the cases nginx refuses, one config each.
+            let mut culprits = Vec::new();
+            for case in valid {
+                let d = dir.join("bisect").join(&case.name);
+                fs::create_dir_all(d.join("temp")).expect("create dir");
+                let c = d.join("nginx.conf");
+                fs::write(
+                    &c,
+                    render_conf(fixtures, info, &d, &[case], port, upstreams),
+                )
+                .expect("write nginx.conf");
+                let (ok, out) = nginx_test(info, &d, &c);
+                if !ok {
+                    culprits.push(format!("{}:\n{}", case.name, indent(&out, "    ")));
+                }
+            }
+            panic!(
+                "nginx -t rejects the combined config ({}):\n{out}\ncases nginx rejects on their own (mark them `category: invalid`):\n{}",
+                conf.display(),
+                culprits.join("\n")
+            );
+        }
+        match start_nginx(info, dir, &conf, port) {
+            Ok(n) => {
+                started = Some((n, port));
+                break;
+            }
+            Err(e) if attempt < 3 && e.contains("Address already in use") => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let (nginx, port) = started.expect("nginx started");
+    for case in valid {
+        let verdict = match request(port, case) {
+            Ok(head) => {
+                let counts = count_headers(&head);
+                let duplicates = counts
+                    .iter()
+                    .filter(|(_, n)| **n > 1)
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                let line = head.lines().next().unwrap_or_default().to_string();
+                let error = (!line.contains(&format!(" {} ", case.request_path())))
+                    .then(|| format!("the upstream got `{line}`, not {}", case.request_path()));
+                NginxVerdict {
+                    head,
+                    counts,
+                    duplicates,
+                    test: None,
+                    error,
+                }
+            }
+            Err(e) => NginxVerdict {
+                error: Some(e),
+                ..NginxVerdict::default()
+            },
+        };
+        verdicts.insert(case.name.clone(), verdict);
+    }
+    drop(nginx);
+    verdicts
 }
 
 #[test]
@@ -1810,84 +2392,21 @@ fn nginx_agrees_with_the_linter() {
         );
     }
 
-    // 2. Everything else: one nginx for all cases.
-    let valid: Vec<&Case> = cases
-        .iter()
-        .filter(|c| c.category() != Category::Invalid)
-        .collect();
-    let dir = root.join("all");
-    fs::create_dir_all(dir.join("temp")).expect("create dir");
-    let conf = dir.join("nginx.conf");
-    let mut started = None;
-    for attempt in 1..=3 {
-        let port = free_port();
-        fs::write(
-            &conf,
-            render_conf(&fixtures, &info, &dir, &valid, port, &upstreams),
-        )
-        .expect("write nginx.conf");
-        let (ok, out) = nginx_test(&info, &dir, &conf);
-        if !ok {
-            // Name the cases nginx refuses, one config each.
-            let mut culprits = Vec::new();
-            for case in &valid {
-                let d = root.join("bisect").join(&case.name);
-                fs::create_dir_all(d.join("temp")).expect("create dir");
-                let c = d.join("nginx.conf");
-                fs::write(
-                    &c,
-                    render_conf(&fixtures, &info, &d, &[case], port, &upstreams),
-                )
-                .expect("write nginx.conf");
-                let (ok, out) = nginx_test(&info, &d, &c);
-                if !ok {
-                    culprits.push(format!("{}:\n{}", case.name, indent(&out, "    ")));
-                }
-            }
-            panic!(
-                "nginx -t rejects the combined config ({}):\n{out}\ncases nginx rejects on their own (mark them `category: invalid`):\n{}",
-                conf.display(),
-                culprits.join("\n")
-            );
-        }
-        match start_nginx(&info, &dir, &conf, port) {
-            Ok(n) => {
-                started = Some((n, port));
-                break;
-            }
-            Err(e) if attempt < 3 && e.contains("Address already in use") => {}
-            Err(e) => panic!("{e}"),
-        }
+    // 2. Everything else: one nginx per controller (its own http block) for all its cases.
+    for nic in [false, true] {
+        let valid: Vec<&Case> = cases
+            .iter()
+            .filter(|c| c.category() != Category::Invalid && c.controller().is_nic() == nic)
+            .collect();
+        let name = if nic { "nic" } else { "ingress-nginx" };
+        nginx_verdicts.extend(serve_cases(
+            &info,
+            &fixtures,
+            &root.join(name),
+            &valid,
+            &upstreams,
+        ));
     }
-    let (nginx, port) = started.expect("nginx started");
-    for case in &valid {
-        let verdict = match request(port, case) {
-            Ok(head) => {
-                let counts = count_headers(&head);
-                let duplicates = counts
-                    .iter()
-                    .filter(|(_, n)| **n > 1)
-                    .map(|(h, _)| h.clone())
-                    .collect();
-                let line = head.lines().next().unwrap_or_default().to_string();
-                let error = (!line.contains(&format!(" {} ", case.request_path())))
-                    .then(|| format!("the upstream got `{line}`, not {}", case.request_path()));
-                NginxVerdict {
-                    head,
-                    counts,
-                    duplicates,
-                    test: None,
-                    error,
-                }
-            }
-            Err(e) => NginxVerdict {
-                error: Some(e),
-                ..NginxVerdict::default()
-            },
-        };
-        nginx_verdicts.insert(case.name.clone(), verdict);
-    }
-    drop(nginx);
     drop(echo);
     drop(fcgi);
     drop(h2c);
@@ -1900,7 +2419,9 @@ fn nginx_agrees_with_the_linter() {
     let mut disagreements = 0;
     let mut per_category: BTreeMap<Category, usize> = BTreeMap::new();
     let mut per_backend: BTreeMap<Backend, usize> = BTreeMap::new();
+    let mut per_controller: BTreeMap<Controller, usize> = BTreeMap::new();
     for case in &cases {
+        *per_controller.entry(case.controller()).or_default() += 1;
         *per_category.entry(case.category()).or_default() += 1;
         *per_backend.entry(case.backend()).or_default() += 1;
         let nginx = &nginx_verdicts[&case.name];
@@ -1943,11 +2464,16 @@ fn nginx_agrees_with_the_linter() {
         .iter()
         .map(|(b, n)| format!("{} {n}", b.name()))
         .collect();
+    let controllers: Vec<String> = per_controller
+        .iter()
+        .map(|(c, n)| format!("{} {n}", c.name()))
+        .collect();
     let mut summary = format!(
-        "ground truth: {} cases, {disagreements} disagreements ({}; backends: {})",
+        "ground truth: {} cases, {disagreements} disagreements ({}; backends: {}; controllers: {})",
         cases.len(),
         categories.join(", "),
-        backends.join(", ")
+        backends.join(", "),
+        controllers.join(", ")
     );
     if !skipped.is_empty() {
         let _ = write!(

@@ -85,6 +85,7 @@ fn a_list_from_the_api_server_is_read() {
                 format!("IngressClass {} {}", c.meta.object.name, c.controller)
             }
             Object::Ingress(i) => format!("Ingress {}", i.meta.object.name),
+            Object::Resource(r) => format!("{} {}", r.meta.object.kind, r.meta.object.name),
         })
         .collect();
     assert_eq!(

@@ -17,6 +17,9 @@ use crate::telemetry::{self, LogFormat};
 /// The chart's default controller ConfigMap, used when none is named.
 pub const DEFAULT_CONTROLLER_CONFIGMAP: &str = "ingress-nginx/ingress-nginx-controller";
 
+/// F5 NGINX Ingress Controller's ConfigMap in its static manifests, used when none is named.
+pub const DEFAULT_NIC_CONFIGMAP: &str = "nginx-ingress/nginx-config";
+
 #[derive(Debug, Args)]
 pub struct ControllerArgs {
     /// Serve /healthz, /readyz and /metrics (plain HTTP) here.
@@ -35,6 +38,11 @@ pub struct ControllerArgs {
     /// Name of the leader-election Lease.
     #[arg(long, value_name = "NAME", default_value = "snippet-guard-controller")]
     pub lease_name: String,
+    /// ConfigMap in the Lease's namespace where the leader keeps what it has published, so
+    /// that the next leader neither publishes it again nor misses a fix made meanwhile (the
+    /// chart creates it; without it a new leader publishes every finding again).
+    #[arg(long, value_name = "NAME")]
+    pub state_configmap: Option<String>,
     /// Identity of this replica in the Lease and in the Events' `reportingInstance`
     /// (default: POD_NAME, else the host name and process id).
     #[arg(long, value_name = "ID", env = "POD_NAME")]
@@ -105,11 +113,18 @@ pub fn run(args: &ControllerArgs) -> Result<ExitStatus> {
             .controller_configmap
             .push(DEFAULT_CONTROLLER_CONFIGMAP.to_string());
     }
+    let nic =
+        check.controllers.is_empty() || check.controllers.iter().any(|c| c == "f5-nginx-ingress");
+    if nic && check.nic_configmap.is_empty() {
+        check.nic_configmap.push(DEFAULT_NIC_CONFIGMAP.to_string());
+    }
     let settings = check.settings()?;
     let controllers = check
         .controller_configmap
         .iter()
-        .map(|s| parse_ns_name(s).with_context(|| format!("--controller-configmap `{s}`")))
+        .map(|s| (s, "--controller-configmap"))
+        .chain(check.nic_configmap.iter().map(|s| (s, "--nic-configmap")))
+        .map(|(s, flag)| parse_ns_name(s).with_context(|| format!("{flag} `{s}`")))
         .collect::<Result<Vec<_>>>()?;
     if args.lease_grace == 0 || args.lease_grace >= args.lease_duration {
         bail!("--lease-grace must be at least 1 and less than --lease-duration");
@@ -135,6 +150,7 @@ pub fn run(args: &ControllerArgs) -> Result<ExitStatus> {
             duration: args.lease_duration,
             grace: args.lease_grace,
         },
+        state_configmap: args.state_configmap.clone(),
         listen: args.listen,
         reporter: "snippet-guard".into(),
     };

@@ -13,6 +13,7 @@ use crate::input::{self, Format};
 use crate::model::Workspace;
 use crate::profile::ingress_nginx::Version;
 use crate::render::{self, Report};
+use crate::settings::{NicSettings, NicVersion};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -73,6 +74,30 @@ pub struct CheckArgs {
     /// Do not honour `snippet-guard.io/ignore-*` annotations.
     #[arg(long)]
     pub no_annotation_suppressions: bool,
+    /// Judge only these controllers (repeatable, or comma-separated): `ingress-nginx`,
+    /// `f5-nginx-ingress`. Every controller by default; an object goes to the one serving its
+    /// class.
+    #[arg(long = "controller", value_name = "NAME", value_delimiter = ',')]
+    pub controllers: Vec<String>,
+    /// F5 NGINX Ingress Controller version the cluster runs (3.7 to 5.5).
+    #[arg(long, value_name = "VERSION", default_value = "5.5", value_parser = parse_nic_version)]
+    pub nic_version: NicVersion,
+    /// Whether F5 NGINX Ingress Controller runs with `-enable-snippets` (its default is false).
+    /// Unset: snippets are judged as rendered. `false`: an Ingress with snippet annotations is
+    /// reported as rejected, and snippet fields of VirtualServers as ignored.
+    #[arg(long, value_name = "BOOL")]
+    pub nic_enable_snippets: Option<bool>,
+    /// An ingress class served by F5 NGINX Ingress Controller besides `nginx` (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub nic_ingress_class: Vec<String>,
+    /// F5 NGINX Ingress Controller's ConfigMap as NAMESPACE/NAME (its `-nginx-configmaps`).
+    /// Without it, a ConfigMap is recognised by its name, labels or keys.
+    #[arg(long, value_name = "NS/NAME")]
+    pub nic_configmap: Vec<String>,
+}
+
+fn parse_nic_version(s: &str) -> Result<NicVersion, String> {
+    NicVersion::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
@@ -95,9 +120,23 @@ impl CheckArgs {
                 "--annotations-prefix takes the prefix without a trailing `/`, as ingress-nginx's flag does: use `{prefix}`"
             );
         }
-        for cm in &self.controller_configmap {
+        for (flag, cm) in self
+            .controller_configmap
+            .iter()
+            .map(|c| ("--controller-configmap", c))
+            .chain(self.nic_configmap.iter().map(|c| ("--nic-configmap", c)))
+        {
             if cm.split('/').count() != 2 || cm.starts_with('/') || cm.ends_with('/') {
-                bail!("--controller-configmap takes NAMESPACE/NAME, got `{cm}`");
+                bail!("{flag} takes NAMESPACE/NAME, got `{cm}`");
+            }
+        }
+        let known = crate::profile::names();
+        for c in &self.controllers {
+            if !known.contains(&c.as_str()) {
+                bail!(
+                    "unknown controller `{c}`; controllers are: {}",
+                    known.join(", ")
+                );
             }
         }
         Ok(Settings {
@@ -108,6 +147,13 @@ impl CheckArgs {
             select: self.select.clone(),
             ignore: self.ignore.clone(),
             annotation_suppressions: !self.no_annotation_suppressions,
+            profiles: self.controllers.clone(),
+            nic: NicSettings {
+                version: self.nic_version,
+                snippets: self.nic_enable_snippets,
+                ingress_classes: self.nic_ingress_class.clone(),
+                configmaps: self.nic_configmap.clone(),
+            },
         })
     }
 }

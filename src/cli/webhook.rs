@@ -11,6 +11,7 @@ use clap::Args;
 use crate::cli::ExitStatus;
 use crate::cli::lint::CheckArgs;
 use crate::k8s::configmap_cache::{ConfigMapCache, parse_ns_name};
+use crate::k8s::managed_tls::ManagedTls;
 use crate::k8s::tls::{self, CertStore, PemFiles};
 use crate::k8s::webhook::metrics::Metrics;
 use crate::k8s::webhook::{self, Mode, Policy, ServerOptions, State};
@@ -46,8 +47,8 @@ pub struct WebhookArgs {
     #[arg(
         long,
         value_name = "PATH",
-        required_unless_present = "self_signed",
-        conflicts_with = "self_signed",
+        required_unless_present_any = ["self_signed", "tls_secret"],
+        conflicts_with_all = ["self_signed", "tls_secret"],
         requires = "tls_key_file"
     )]
     pub tls_cert_file: Option<PathBuf>,
@@ -55,8 +56,8 @@ pub struct WebhookArgs {
     #[arg(
         long,
         value_name = "PATH",
-        required_unless_present = "self_signed",
-        conflicts_with = "self_signed",
+        required_unless_present_any = ["self_signed", "tls_secret"],
+        conflicts_with_all = ["self_signed", "tls_secret"],
         requires = "tls_cert_file"
     )]
     pub tls_key_file: Option<PathBuf>,
@@ -64,12 +65,41 @@ pub struct WebhookArgs {
     /// logged and the old one kept.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     pub tls_reload_interval: Duration,
+    /// Manage the serving certificate in this Secret (NAMESPACE/NAME, which must exist; the
+    /// chart renders it empty): the first replica mints a CA and a certificate for the --san
+    /// names into it, every replica serves it, keeps the `caBundle` of
+    /// --webhook-configuration equal to its CA and renews it before expiry. Needs get and
+    /// update on that Secret and that ValidatingWebhookConfiguration.
+    #[arg(
+        long,
+        value_name = "NAMESPACE/NAME",
+        conflicts_with = "self_signed",
+        requires = "webhook_configuration"
+    )]
+    pub tls_secret: Option<String>,
+    /// The ValidatingWebhookConfiguration whose `caBundle` --tls-secret keeps current.
+    #[arg(long, value_name = "NAME", requires = "tls_secret")]
+    pub webhook_configuration: Option<String>,
+    /// Days a certificate minted for --tls-secret lasts.
+    #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    pub tls_cert_validity_days: u64,
+    /// Days the CA minted for --tls-secret lasts (renewed once it would expire before a new
+    /// certificate).
+    #[arg(long, value_name = "DAYS", default_value_t = 3650, value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    pub tls_ca_validity_days: u64,
+    /// Days before expiry at which a --tls-secret certificate is renewed.
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=36_500))]
+    pub tls_renew_before_days: u64,
+    /// Seconds between reads of the --tls-secret Secret (to serve a certificate another replica
+    /// renewed, and to renew).
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+    pub tls_check_interval: Duration,
     /// Serve a throwaway certificate signed by a throwaway CA, made at start (development and
     /// tests), instead of --tls-cert-file/--tls-key-file.
     #[arg(long)]
     pub self_signed: bool,
-    /// Subject alternative name of the --self-signed certificate: DNS name or IP address
-    /// (repeatable).
+    /// Subject alternative name of the --self-signed or --tls-secret certificate: DNS name or
+    /// IP address (repeatable).
     #[arg(long, value_name = "NAME", default_values = ["localhost", "127.0.0.1"])]
     pub san: Vec<String>,
     /// With --self-signed, write the CA certificate (PEM) here: base64 of it is the
@@ -152,6 +182,33 @@ async fn serve(args: &WebhookArgs, policy: Policy) -> Result<()> {
             tracing::info!(path = %path.display(), sans = ?args.san, "wrote the CA bundle of the self-signed certificate");
         }
         None
+    } else if let Some(secret) = &args.tls_secret {
+        let (namespace, name) = parse_ns_name(secret)
+            .with_context(|| format!("--tls-secret takes NAMESPACE/NAME, got `{secret}`"))?;
+        if args.tls_renew_before_days >= args.tls_cert_validity_days {
+            anyhow::bail!("--tls-renew-before-days must be less than --tls-cert-validity-days");
+        }
+        let day = Duration::from_secs(86_400);
+        let managed = ManagedTls {
+            namespace,
+            secret: name,
+            webhook_configuration: args
+                .webhook_configuration
+                .clone()
+                .context("--webhook-configuration is required with --tls-secret")?,
+            sans: args.san.clone(),
+            cert_validity: day * u32::try_from(args.tls_cert_validity_days)?,
+            ca_validity: day * u32::try_from(args.tls_ca_validity_days)?,
+            renew_before: day * u32::try_from(args.tls_renew_before_days)?,
+        };
+        let client = crate::cli::controller::client(None, None).await?;
+        let m = metrics.clone();
+        Some(AbortOnDrop(tokio::spawn(managed.run(
+            client,
+            certs.clone(),
+            args.tls_check_interval,
+            move |ok| m.tls_reload(ok),
+        ))))
     } else {
         let files = PemFiles {
             cert: args
@@ -175,9 +232,15 @@ async fn serve(args: &WebhookArgs, policy: Policy) -> Result<()> {
         .check
         .controller_configmap
         .iter()
-        .map(|c| {
-            parse_ns_name(c)
-                .with_context(|| format!("--controller-configmap takes NAMESPACE/NAME, got `{c}`"))
+        .map(|c| (c, "--controller-configmap"))
+        .chain(
+            args.check
+                .nic_configmap
+                .iter()
+                .map(|c| (c, "--nic-configmap")),
+        )
+        .map(|(c, flag)| {
+            parse_ns_name(c).with_context(|| format!("{flag} takes NAMESPACE/NAME, got `{c}`"))
         })
         .collect::<Result<Vec<_>>>()?;
     let cache = if controllers.is_empty() {

@@ -1,9 +1,10 @@
 //! `snippet-guard audit`: list what the controller would watch, once, and lint it in context.
 //!
-//! Lists the Ingresses (one namespace or all), every IngressClass, and the controller
-//! ConfigMaps: those named with `--controller-configmap` (read with `get`), else every
-//! ConfigMap the engine would recognise as one (listed cluster-wide, kept by name, labels or
-//! keys), plus the ConfigMaps their `proxy-set-headers` keys name. Each typed object goes to
+//! Lists the Ingresses (one namespace or all), every IngressClass, the custom resources of the
+//! enabled profiles whose CRDs are installed (VirtualServer, VirtualServerRoute, Policy), and the
+//! controller ConfigMaps: those named with `--controller-configmap` / `--nic-configmap` (read
+//! with `get`), else every ConfigMap the engine would recognise as one (listed cluster-wide,
+//! kept by name, labels or keys), plus the ConfigMaps their `proxy-set-headers` keys name. Each typed object goes to
 //! the engine through the same mapping as the controller's ([`crate::k8s::objects`]), each
 //! value a source of its own, so a finding's frame shows the snippet line as the cluster holds
 //! it (`Ingress shop/web annotation nginx.ingress.kubernetes.io/configuration-snippet:2:1`).
@@ -13,7 +14,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use kube::api::ListParams;
+use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 
@@ -62,17 +63,20 @@ pub enum Listed {
     Ingress(Ingress),
     ConfigMap(ConfigMap),
     IngressClass(IngressClass),
+    /// A custom resource of a kind an enabled profile reads (VirtualServer...).
+    Resource(Box<DynamicObject>, ApiResource),
 }
 
 impl Listed {
     /// `ingress/<ns>/<name>`, `ingressclass/<name>`: the order of the report.
     fn sort_key(&self) -> Vec<String> {
         let (kind, meta) = match self {
-            Listed::Ingress(o) => ("ingress", &o.metadata),
-            Listed::ConfigMap(o) => ("configmap", &o.metadata),
-            Listed::IngressClass(o) => ("ingressclass", &o.metadata),
+            Listed::Ingress(o) => ("ingress".to_string(), &o.metadata),
+            Listed::ConfigMap(o) => ("configmap".to_string(), &o.metadata),
+            Listed::IngressClass(o) => ("ingressclass".to_string(), &o.metadata),
+            Listed::Resource(o, ar) => (ar.kind.to_ascii_lowercase(), &o.metadata),
         };
-        let mut key = vec![kind.to_string()];
+        let mut key = vec![kind];
         key.extend(meta.namespace.clone());
         key.push(meta.name.clone().unwrap_or_default());
         key
@@ -129,6 +133,26 @@ pub fn looks_like_controller_configmap(cm: &ConfigMap) -> bool {
             .is_some_and(|d| d.keys().any(|k| CONTROLLER_KEYS.contains(&k.as_str())))
 }
 
+/// A ConfigMap the engine recognises as F5 NGINX Ingress Controller's without `--nic-configmap`:
+/// by name, by the chart's label, or by a key only it carries.
+#[must_use]
+pub fn looks_like_nic_configmap(cm: &ConfigMap) -> bool {
+    use crate::profile::nic::{CONFIGMAP_KEYS, CONFIGMAP_NAMES};
+    let name = cm.metadata.name.as_deref().unwrap_or_default();
+    let label = cm
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("app.kubernetes.io/name"))
+        .map(String::as_str);
+    (CONFIGMAP_NAMES.contains(&name) && label != Some("ingress-nginx"))
+        || label == Some("nginx-ingress")
+        || cm
+            .data
+            .as_ref()
+            .is_some_and(|d| d.keys().any(|k| CONFIGMAP_KEYS.contains(&k.as_str())))
+}
+
 async fn get_configmap(client: &Client, (ns, name): &NsName) -> Result<Option<ConfigMap>> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     api.get_opt(name).await.map_err(|source| Error::Api {
@@ -165,20 +189,27 @@ pub async fn collect(client: &Client, scope: &Scope, settings: &Settings) -> Res
     }
 
     let mut configmaps: Vec<ConfigMap> = Vec::new();
-    if settings.controller_configmaps.is_empty() {
+    let nic = settings.profile_enabled("f5-nginx-ingress");
+    let recognise_ingress_nginx = settings.controller_configmaps.is_empty();
+    let recognise_nic = nic && settings.nic.configmaps.is_empty();
+    if recognise_ingress_nginx || recognise_nic {
         match list_all(&Api::<ConfigMap>::all(client.clone()), "ConfigMaps").await {
-            Ok(all) => configmaps.extend(all.into_iter().filter(looks_like_controller_configmap)),
+            Ok(all) => configmaps.extend(all.into_iter().filter(|cm| {
+                (recognise_ingress_nginx && looks_like_controller_configmap(cm))
+                    || (recognise_nic && looks_like_nic_configmap(cm))
+            })),
             Err(e) if forbidden_or_missing(&e) => {
-                tracing::warn!(error = %e, "ConfigMaps not read: judging with ingress-nginx defaults; name the controller ConfigMap with --controller-configmap");
+                tracing::warn!(error = %e, "ConfigMaps not read: judging with the controllers' defaults; name the controller ConfigMaps with --controller-configmap and --nic-configmap");
             }
             Err(e) => return Err(e),
         }
-    } else {
-        for reference in settings
+    }
+    {
+        let named = settings
             .controller_configmaps
             .iter()
-            .filter_map(|s| parse_ns_name(s))
-        {
+            .chain(settings.nic.configmaps.iter().filter(|_| nic));
+        for reference in named.filter_map(|s| parse_ns_name(s)) {
             if let Some(cm) = get_configmap(client, &reference).await? {
                 configmaps.push(cm);
             } else {
@@ -211,6 +242,28 @@ pub async fn collect(client: &Client, scope: &Scope, settings: &Settings) -> Res
         objects::trim_configmap(&mut cm);
         texts.push(Listed::ConfigMap(cm));
     }
+
+    for gvk in crate::k8s::controller::resources::watched_kinds(settings) {
+        let Ok((ar, _)) = kube::discovery::pinned_kind(client, &gvk).await else {
+            tracing::info!(kind = %gvk.kind, group = %gvk.group, "this kind is not served (its CRD is not installed?); not read");
+            continue;
+        };
+        let api: Api<DynamicObject> = match scope {
+            Scope::AllNamespaces => Api::all_with(client.clone(), &ar),
+            Scope::Namespace(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        };
+        match list_all(&api, &ar.plural).await {
+            Ok(items) => texts.extend(
+                items
+                    .into_iter()
+                    .map(|o| Listed::Resource(Box::new(o), ar.clone())),
+            ),
+            Err(e) if forbidden_or_missing(&e) => {
+                tracing::warn!(error = %e, kind = %ar.kind, "not read");
+            }
+            Err(e) => return Err(e),
+        }
+    }
     sort_like_a_walk(&mut texts);
     Ok(texts)
 }
@@ -230,6 +283,10 @@ pub fn workspace(objects: &[Listed]) -> Workspace {
             Listed::Ingress(i) => crate::k8s::objects::ingress(i, values),
             Listed::ConfigMap(c) => crate::k8s::objects::configmap(c, values),
             Listed::IngressClass(c) => crate::k8s::objects::ingress_class(c, values),
+            Listed::Resource(r, ar) => match crate::k8s::objects::resource(r, ar, values) {
+                Some(o) => o,
+                None => continue,
+            },
         };
         ws.files += 1;
         ws.objects.push(object);

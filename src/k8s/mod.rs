@@ -16,6 +16,7 @@ pub mod events;
 #[cfg(test)]
 pub mod fixtures;
 pub mod leader;
+pub mod managed_tls;
 pub mod objects;
 pub mod reflected;
 pub mod refs;

@@ -9,7 +9,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
-use crate::input::api::{ApiMeta, ApiObject, ApiSpec, Values, to_object};
+use crate::input::api::{ApiMeta, ApiObject, Values, to_object};
 use crate::model::{LoadError, Object};
 
 fn meta(m: &ObjectMeta) -> ApiMeta {
@@ -35,10 +35,9 @@ pub fn ingress(ing: &Ingress, values: Values<'_>) -> Object {
         api_version: Some("networking.k8s.io/v1".into()),
         kind: Some("Ingress".into()),
         metadata: meta(&ing.metadata),
-        spec: Some(ApiSpec {
-            ingress_class_name: ing.spec.as_ref().and_then(|s| s.ingress_class_name.clone()),
-            controller: None,
-        }),
+        // The class and the backends' Service names (gRPC and websocket services are chosen
+        // by name); the rest of the spec is small.
+        spec: ing.spec.as_ref().and_then(|s| serde_json::to_value(s).ok()),
         data: None,
     };
     read(&api, values)
@@ -72,13 +71,32 @@ pub fn ingress_class(ic: &IngressClass, values: Values<'_>) -> Object {
         api_version: Some("networking.k8s.io/v1".into()),
         kind: Some("IngressClass".into()),
         metadata: meta(&ic.metadata),
-        spec: Some(ApiSpec {
-            ingress_class_name: None,
-            controller: ic.spec.as_ref().and_then(|s| s.controller.clone()),
-        }),
+        spec: ic
+            .spec
+            .as_ref()
+            .and_then(|s| s.controller.clone())
+            .map(|c| serde_json::json!({ "controller": c })),
         data: None,
     };
     read(&api, values)
+}
+
+/// A custom resource of a kind the engine reads (VirtualServer...), as the API server sends it
+/// (`DynamicObject` of the resource `ar`): `None` for other kinds.
+#[must_use]
+pub fn resource(
+    obj: &kube::api::DynamicObject,
+    ar: &kube::api::ApiResource,
+    values: Values<'_>,
+) -> Option<Object> {
+    let api = ApiObject {
+        api_version: Some(ar.api_version.clone()),
+        kind: Some(ar.kind.clone()),
+        metadata: meta(&obj.metadata),
+        spec: obj.data.get("spec").cloned(),
+        data: None,
+    };
+    to_object(&api, values).0
 }
 
 /// A decoded object of an `AdmissionReview` (already an [`ApiObject`]), detached from any file.

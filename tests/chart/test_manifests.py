@@ -2,66 +2,40 @@
 
 What is compared: the whole file, byte for byte, against what scripts/render-manifests.py
 renders now (the real Helm engine, release and namespace `snippet-guard`, Helm's install
-order, the Namespace object first), EXCEPT the three base64 values the chart generates at
-random on every render: the webhook Secret's `tls.crt`, `tls.key` and `ca.crt` (the last is
-also both webhooks' `caBundle`). In both texts those three values are replaced by fixed
-placeholders before the comparison; a change anywhere else, including the Secret's other
-fields and the caBundle wiring, makes the file stale.
-
-The committed TLS material is checked on its own instead: a CA, a certificate it signed
-for the Service's DNS names, the matching key, caBundle == ca.crt, at least a year left.
+order, the Namespace object first). With the default self-managed certificate nothing in the
+render is random, so there is nothing to mask; the file publishes no key.
 """
 
 from __future__ import annotations
 
-import base64
-
 import yaml
 
 from conftest import NAMESPACE, RELEASE, ROOT, render_manifests
-from test_webhook import SERVICE_DNS, check_tls_material
 
 INSTALL = ROOT / "manifests" / "install.yaml"
 EXAMPLES = ROOT / "manifests" / "examples"
 
 
-def masked(text: str) -> str:
-    secret = render_manifests.tls_secret(text)
-    assert secret is not None, "no webhook TLS Secret in the manifest"
-    for key in render_manifests.TLS_KEYS:
-        value = secret["data"][key]
-        assert len(value) > 100 and value in text
-        text = text.replace(value, f"<generated {key}>")
-    return text
-
-
 def test_install_yaml_is_current():
     committed = INSTALL.read_text()
-    fresh = render_manifests.install_yaml(previous=None)  # new random CA and certificate
-    assert masked(fresh) == masked(committed), "manifests/install.yaml is stale: run scripts/render-manifests.py"
+    assert render_manifests.install_yaml(previous=None) == committed, "manifests/install.yaml is stale: run scripts/render-manifests.py"
 
 
 def test_the_render_script_check_agrees():
-    # The script's --check keeps the committed TLS material and compares the full text.
     committed = INSTALL.read_text()
     assert render_manifests.install_yaml(previous=committed) == committed
 
 
-def test_masking_hides_only_the_generated_values():
-    committed = INSTALL.read_text()
-    changed = committed.replace("timeoutSeconds: 5", "timeoutSeconds: 6", 1)
-    assert changed != committed
-    assert masked(changed) != masked(committed)
-    assert masked(committed).count("<generated ca.crt>") == 3  # Secret + two caBundles
-
-
-def test_install_yaml_tls_material_is_consistent():
-    objects = [o for o in yaml.safe_load_all(INSTALL.read_text()) if o]
-    secret = render_manifests.tls_secret(INSTALL.read_text())
-    check_tls_material(secret["data"], SERVICE_DNS, min_days_left=365)
+def test_install_yaml_publishes_no_key_and_no_ca_bundle():
+    text = INSTALL.read_text()
+    assert "PRIVATE KEY" not in text and "tls.key" not in text
+    assert render_manifests.tls_secret(text) is None
+    objects = [o for o in yaml.safe_load_all(text) if o]
+    (secret,) = [o for o in objects if o["kind"] == "Secret"]
+    assert secret["type"] == "Opaque" and "data" not in secret
     (vwc,) = [o for o in objects if o["kind"] == "ValidatingWebhookConfiguration"]
     for hook in vwc["webhooks"]:
-        assert hook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
+        assert "caBundle" not in hook["clientConfig"]
 
 
 def test_install_yaml_starts_with_the_namespace_and_keeps_install_order():

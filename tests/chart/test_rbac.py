@@ -81,18 +81,24 @@ def test_the_documented_rights_are_the_ones_the_binary_needs(default_objects):
     # kube-lease-manager: get, create when missing, patch to take/renew/release.
     leases = {r[5] for r in rows if r[4] == ("leases",)}
     assert set().union(*leases) == {"get", "create", "patch"}
+    # Handover: read and update the one state ConfigMap the chart creates.
+    assert ("Role", NAMESPACE, ("configmaps",), ("get", "update"), (f"{RELEASE}-controller-state",)) in {
+        (r[1], r[2], r[4], r[5], r[6]) for r in rows if r[0] == "controller"}
     webhook = [r for r in rows if r[0] == "webhook"]
     assert sorted((r[1], r[2], r[4], r[5], r[6]) for r in webhook) == [
         ("ClusterRole", None, ("configmaps",), ("get", "list", "watch"), ("ingress-nginx-controller",)),
         # Its IngressClass watch: which Ingresses ingress-nginx serves.
         ("ClusterRole", None, ("ingressclasses",), ("list", "watch"), ()),
+        # The self-managed certificate: the caBundle of its own configuration, its own Secret.
+        ("ClusterRole", None, ("validatingwebhookconfigurations",), ("get", "update"), (RELEASE,)),
+        ("Role", NAMESPACE, ("secrets",), ("get", "update"), (f"{RELEASE}-webhook-managed-tls",)),
     ]
 
 
 def _configmap_rules(objects, component):
     return [
         (o["kind"], o["metadata"].get("namespace"), tuple(r.get("resourceNames", ())))
-        for o in objects if o["kind"] in ROLE_KINDS
+        for o in objects if o["kind"] == "ClusterRole"
         and o["metadata"]["labels"]["app.kubernetes.io/component"] == component
         for r in o["rules"] if "configmaps" in r["resources"]
     ]
@@ -125,8 +131,14 @@ def test_lease_role_matches_the_controller_lease_arguments(default_objects):
     lease_ns = next(a.split("=", 1)[1] for a in args if a.startswith("--lease-namespace="))
     lease_name = next(a.split("=", 1)[1] for a in args if a.startswith("--lease-name="))
     role = one(default_objects, "Role", f"{RELEASE}-controller-lease", lease_ns)
-    named = [r for r in role["rules"] if r.get("resourceNames")]
+    named = [r for r in role["rules"] if r.get("resourceNames") and r["resources"] == ["leases"]]
     assert named and all(r["resourceNames"] == [lease_name] for r in named)
+    state = next(a.split("=", 1)[1] for a in args if a.startswith("--state-configmap="))
+    (rule,) = [r for r in role["rules"] if r["resources"] == ["configmaps"]]
+    assert rule == {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [state], "verbs": ["get", "update"]}
+    # ...and the chart creates it, without data (the controller writes it).
+    configmap = one(default_objects, "ConfigMap", state, lease_ns)
+    assert "data" not in configmap
 
 
 @pytest.mark.parametrize("path", CI_VALUES, ids=lambda p: p.name)
@@ -140,7 +152,10 @@ def test_no_wildcards_and_bindings_only_to_own_service_account(path):
                 assert not any("*" in item for item in rule.get(field, [])), (role["metadata"]["name"], rule)
             assert "nonResourceURLs" not in rule
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
-            assert "secrets" not in rule["resources"]
+            if "secrets" in rule["resources"]:
+                # Only the webhook's own self-managed certificate, by name; never list or watch.
+                assert rule["resources"] == ["secrets"] and rule["verbs"] == ["get", "update"], rule
+                assert rule["resourceNames"] == [f"{RELEASE}-webhook-managed-tls"], rule
     for role in roles:
         kind = role["kind"] + "Binding"
         bindings = [b for b in find(objects, kind) if b["roleRef"]["name"] == role["metadata"]["name"]

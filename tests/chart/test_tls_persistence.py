@@ -1,4 +1,4 @@
-"""The chart-generated CA and certificate survive `helm upgrade`.
+"""The chart-generated CA and certificate (`webhook.tls.mode: chart`) survive `helm upgrade`.
 
 On upgrade the chart reads the Secret already in the cluster with
 `lookup "v1" "Secret" <release namespace> <name>` and reuses its three keys. Offline, Helm's
@@ -35,6 +35,13 @@ TEMPLATE = "templates/webhook.validatingwebhookconfiguration.yaml"
 LOOKUP = '(lookup "v1" "Secret" .Release.Namespace $tlsSecretName)'
 STAND_IN = '(.Files.Get "lookup-result.yaml" | fromYaml)'
 SECRET_NAME = f"{RELEASE}-webhook-tls"
+CHART_TLS = {"webhook": {"tls": {"mode": "chart"}}}
+
+
+def with_chart_tls(values):
+    merged = copy.deepcopy(values or {})
+    merged.setdefault("webhook", {}).setdefault("tls", {})["mode"] = "chart"
+    return merged
 
 
 @pytest.fixture
@@ -55,7 +62,7 @@ def render_with_lookup(chart, existing_secret=None, values=None):
         result.unlink(missing_ok=True)
     else:
         result.write_text(yaml.safe_dump(existing_secret))
-    objects = render(values or {}, chart=chart)
+    objects = render(with_chart_tls(values), chart=chart)
     secret = one(objects, "Secret", SECRET_NAME, NAMESPACE)
     bundles = {w["clientConfig"]["caBundle"] for w in one(objects, "ValidatingWebhookConfiguration")["webhooks"]}
     assert bundles == {secret["data"]["ca.crt"]}
@@ -99,6 +106,6 @@ def test_an_incomplete_secret_is_replaced(chart_with_lookup_stand_in):
 
 def test_the_real_chart_renders_a_fresh_certificate_offline():
     # The premise of the stand-in: with no cluster, the real `lookup` finds nothing.
-    a = one(render({}), "Secret", SECRET_NAME)["data"]["ca.crt"]
-    b = one(render({}), "Secret", SECRET_NAME)["data"]["ca.crt"]
+    a = one(render(CHART_TLS), "Secret", SECRET_NAME)["data"]["ca.crt"]
+    b = one(render(CHART_TLS), "Secret", SECRET_NAME)["data"]["ca.crt"]
     assert a != b

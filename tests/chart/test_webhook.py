@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from conftest import NAMESPACE, RELEASE, container, find, one, render
+from conftest import CHART, NAMESPACE, RELEASE, container, find, one, render
 
 SERVICE_DNS = [
     f"{RELEASE}-webhook",
@@ -18,6 +18,15 @@ SERVICE_DNS = [
     f"{RELEASE}-webhook.{NAMESPACE}.svc",
     f"{RELEASE}-webhook.{NAMESPACE}.svc.cluster.local",
 ]
+
+
+# The chart-generated certificate (the default is the webhook's self-managed one).
+CHART_TLS = {"webhook": {"tls": {"mode": "chart"}}}
+
+
+@pytest.fixture(scope="module")
+def chart_tls_objects():
+    return render(CHART_TLS)
 
 
 def webhooks(objects):
@@ -171,11 +180,11 @@ def tls_secret(objects):
     return one(objects, "Secret", f"{RELEASE}-webhook-tls", NAMESPACE)
 
 
-def test_ca_bundle_is_the_ca_in_the_secret(default_objects):
-    secret = tls_secret(default_objects)
+def test_ca_bundle_is_the_ca_in_the_secret(chart_tls_objects):
+    secret = tls_secret(chart_tls_objects)
     assert secret["type"] == "kubernetes.io/tls"
     assert set(secret["data"]) == {"tls.crt", "tls.key", "ca.crt"}
-    for hook in webhooks(default_objects).values():
+    for hook in webhooks(chart_tls_objects).values():
         assert hook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
     assert base64.b64decode(secret["data"]["ca.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
 
@@ -200,14 +209,14 @@ def check_tls_material(data: dict, dns_names: list[str], min_days_left: int) -> 
         assert c.not_valid_after_utc >= now + datetime.timedelta(days=min_days_left)
 
 
-def test_generated_certificate_is_valid_for_the_service(default_objects):
-    secret = tls_secret(default_objects)
+def test_generated_certificate_is_valid_for_the_service(chart_tls_objects):
+    secret = tls_secret(chart_tls_objects)
     check_tls_material(secret["data"], SERVICE_DNS, min_days_left=3000)
     assert secret["metadata"]["annotations"]["snippet-guard.io/dns-names"] == ",".join(SERVICE_DNS)
 
 
-def test_webhook_mounts_the_tls_secret_as_a_directory(default_objects):
-    deployment = one(default_objects, "Deployment", f"{RELEASE}-webhook")
+def test_webhook_mounts_the_tls_secret_as_a_directory(chart_tls_objects):
+    deployment = one(chart_tls_objects, "Deployment", f"{RELEASE}-webhook")
     pod = deployment["spec"]["template"]["spec"]
     (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "tls"]
     assert mount == {"name": "tls", "mountPath": "/etc/snippet-guard/tls", "readOnly": True}  # no subPath
@@ -259,3 +268,71 @@ def test_webhook_disabled_renders_no_webhook_objects():
     assert find(objects, "Secret") == []
     assert all(o["metadata"].get("labels", {}).get("app.kubernetes.io/component") != "webhook" for o in objects)
     assert find(objects, "Deployment", f"{RELEASE}-controller")
+
+
+# The default: the webhook manages its own certificate (src/k8s/managed_tls.rs).
+
+MANAGED_SECRET = f"{RELEASE}-webhook-managed-tls"
+
+
+def rendered_text(values=None):
+    with helm_python.Chart.load(str(CHART)) as loaded:
+        rendered = loaded.render(values or {}, name=RELEASE, namespace=NAMESPACE)
+    return {path: text for path, text in rendered.items()}
+
+
+def test_self_managed_mode_renders_identically_twice():
+    first, second = rendered_text(), rendered_text()
+    assert first == second
+    # ...which the chart-generated mode does not (the test can fail).
+    assert rendered_text(CHART_TLS) != rendered_text(CHART_TLS)
+
+
+def test_self_managed_mode_renders_no_key_no_ca_bundle_and_an_empty_secret(default_objects):
+    secret = one(default_objects, "Secret", MANAGED_SECRET, NAMESPACE)
+    assert secret["type"] == "Opaque"
+    assert "data" not in secret and "stringData" not in secret  # the webhook writes it
+    assert [s["metadata"]["name"] for s in find(default_objects, "Secret")] == [MANAGED_SECRET]
+    for hook in webhooks(default_objects).values():
+        assert "caBundle" not in hook["clientConfig"]
+        assert hook["failurePolicy"] == "Ignore"  # writes pass while the first certificate is made
+
+
+def test_self_managed_mode_arguments_and_no_tls_volume(default_objects):
+    args = container(default_objects, "webhook")["args"]
+    assert f"--tls-secret={NAMESPACE}/{MANAGED_SECRET}" in args
+    assert f"--webhook-configuration={RELEASE}" in args
+    assert sorted(a.split("=", 1)[1] for a in args if a.startswith("--san=")) == sorted(SERVICE_DNS)
+    assert "--tls-cert-validity-days=365" in args and "--tls-ca-validity-days=3650" in args
+    assert "--tls-renew-before-days=30" in args
+    assert not any(a.startswith("--tls-cert-file") for a in args)
+    pod = one(default_objects, "Deployment", f"{RELEASE}-webhook")["spec"]["template"]["spec"]
+    assert all(v["name"] != "tls" for v in pod["volumes"])
+    one(default_objects, "ValidatingWebhookConfiguration", RELEASE)  # the name it patches
+
+
+def test_self_managed_mode_rbac_names_the_secret_and_the_configuration(default_objects):
+    role = one(default_objects, "Role", f"{RELEASE}-webhook-tls", NAMESPACE)
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [MANAGED_SECRET], "verbs": ["get", "update"]}
+    ]
+    cluster_role = one(default_objects, "ClusterRole", f"{RELEASE}-webhook-ca-bundle")
+    assert cluster_role["rules"] == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingwebhookconfigurations"],
+            "resourceNames": [RELEASE],
+            "verbs": ["get", "update"],
+        }
+    ]
+    for kind, name in (("RoleBinding", f"{RELEASE}-webhook-tls"), ("ClusterRoleBinding", f"{RELEASE}-webhook-ca-bundle")):
+        binding = one(default_objects, kind, name)
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{RELEASE}-webhook", "namespace": NAMESPACE}]
+
+
+def test_other_modes_render_no_certificate_rbac():
+    for values in (CHART_TLS, {"certManager": {"enabled": True}}, {"webhook": {"tls": {"existingSecret": "my-tls", "caBundle": "Q0E="}}}):
+        objects = render(values)
+        assert find(objects, "Role", f"{RELEASE}-webhook-tls") == []
+        assert find(objects, "ClusterRole", f"{RELEASE}-webhook-ca-bundle") == []
+        assert "--tls-cert-file=/etc/snippet-guard/tls/tls.crt" in container(objects, "webhook")["args"]

@@ -21,12 +21,20 @@ def test_webhook_arguments_follow_the_binary_interface(default_objects):
         "webhook",
         "--listen=0.0.0.0:8443",
         "--metrics-listen=0.0.0.0:9090",
-        "--tls-cert-file=/etc/snippet-guard/tls/tls.crt",
-        "--tls-key-file=/etc/snippet-guard/tls/tls.key",
+        f"--tls-secret={NAMESPACE}/{RELEASE}-webhook-managed-tls",
+        f"--webhook-configuration={RELEASE}",
+        f"--san={RELEASE}-webhook",
+        f"--san={RELEASE}-webhook.{NAMESPACE}",
+        f"--san={RELEASE}-webhook.{NAMESPACE}.svc",
+        f"--san={RELEASE}-webhook.{NAMESPACE}.svc.cluster.local",
+        "--tls-cert-validity-days=365",
+        "--tls-ca-validity-days=3650",
+        "--tls-renew-before-days=30",
         "--mode=enforce",
         "--controller-configmap=ingress-nginx/ingress-nginx-controller",
         "--shutdown-delay=10",
         "--shutdown-timeout=15",
+        "--controller=ingress-nginx",
         "--controller-version=1.15",
         "--annotations-prefix=nginx.ingress.kubernetes.io",
         "--log-format=json",
@@ -69,6 +77,50 @@ def test_engine_settings_reach_both_components_alike():
         assert engine == expected, (component, args)
 
 
+def test_f5_nginx_ingress_settings_reach_both_components_and_its_rbac_and_rules_only_when_enabled(default_objects):
+    def nginx_org_rbac(objects):
+        return [r for o in find(objects, "ClusterRole") for r in o.get("rules", [])
+                if "k8s.nginx.org" in r.get("apiGroups", [])]
+
+    def hooks(objects):
+        return {h["name"]: h for h in one(objects, "ValidatingWebhookConfiguration")["webhooks"]}
+
+    assert not nginx_org_rbac(default_objects)
+    assert "nginx-org.snippet-guard.io" not in hooks(default_objects)
+    for component in ("webhook", "controller"):
+        args = container(default_objects, component)["args"]
+        assert "--controller=ingress-nginx" in args
+        assert not any(a.startswith("--nic-") for a in args), args
+
+    objects = render({"f5NginxIngress": {
+        "enabled": True, "namespace": "nic", "configMapName": "nic-config", "version": "5.4",
+        "enableSnippets": "true", "ingressClasses": ["nginx-plus"]}})
+    expected = [
+        "--controller=ingress-nginx,f5-nginx-ingress",
+        "--nic-version=5.4",
+        "--nic-configmap=nic/nic-config",
+        "--nic-enable-snippets=true",
+        "--nic-ingress-class=nginx-plus",
+    ]
+    for component in ("webhook", "controller"):
+        args = container(objects, component)["args"]
+        assert [a for a in args if a in expected] == expected, (component, args)
+    rules = nginx_org_rbac(objects)
+    assert rules == [{"apiGroups": ["k8s.nginx.org"],
+                      "resources": ["virtualservers", "virtualserverroutes", "policies"],
+                      "verbs": ["get", "list", "watch"]}]
+    hook = hooks(objects)["nginx-org.snippet-guard.io"]
+    assert hook["rules"][0]["apiGroups"] == ["k8s.nginx.org"]
+    assert hook["rules"][0]["resources"] == ["virtualservers", "virtualserverroutes", "policies"]
+    # Its ConfigMap is readable by name, like ingress-nginx's.
+    names = [r.get("resourceNames") for o in find(objects, "ClusterRole") for r in o.get("rules", [])
+             if r.get("resources") == ["configmaps"] and r.get("resourceNames")]
+    assert names and all("nic-config" in n for n in names), names
+
+    only_nic = render({"ingressNginx": {"enabled": False}, "f5NginxIngress": {"enabled": True}})
+    assert "--controller=f5-nginx-ingress" in container(only_nic, "controller")["args"]
+
+
 def test_the_schema_knows_every_rule_and_no_other():
     schema = json.loads((CHART / "values.schema.json").read_text())
     enum = schema["properties"]["engine"]["properties"]["select"]["items"]["enum"]
@@ -97,6 +149,8 @@ def test_controller_arguments_follow_the_binary_interface(default_objects):
         "--exclude-namespace-selector=snippet-guard.io/ignore=true",
         f"--lease-namespace={NAMESPACE}",
         f"--lease-name={RELEASE}-controller",
+        f"--state-configmap={RELEASE}-controller-state",
+        "--controller=ingress-nginx",
         "--controller-version=1.15",
         "--annotations-prefix=nginx.ingress.kubernetes.io",
         "--log-format=json",

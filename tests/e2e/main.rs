@@ -2,5 +2,7 @@
 //! `#[ignore]`d otherwise: `KUBECONFIG=~/.kube/config cargo test --test e2e -- --ignored`.
 
 mod controller;
+mod install;
+mod nic;
 mod recovery;
 mod webhook;

@@ -32,7 +32,7 @@ const WEBHOOK_NAME: &str = "ingresses.e2e.snippet-guard.io";
 const FIELD_MANAGER: &str = "snippet-guard-e2e";
 
 /// The webhook binary, stopped when dropped.
-struct Webhook {
+pub(crate) struct Webhook {
     child: Child,
     addr: SocketAddr,
     ca_pem: String,
@@ -46,7 +46,7 @@ impl Drop for Webhook {
 }
 
 impl Webhook {
-    fn start(mode: &str, host: &str, dir: &Path) -> Webhook {
+    pub(crate) fn start(mode: &str, host: &str, dir: &Path) -> Webhook {
         let ca_file = dir.join(format!("ca-{mode}.crt"));
         let listen = if host == "127.0.0.1" {
             "127.0.0.1:0"
@@ -102,7 +102,7 @@ impl Webhook {
         }
     }
 
-    fn client_config(&self) -> WebhookClientConfig {
+    pub(crate) fn client_config(&self) -> WebhookClientConfig {
         WebhookClientConfig {
             url: Some(format!("https://{}/validate", self.addr)),
             ca_bundle: Some(ByteString(self.ca_pem.clone().into_bytes())),

@@ -3,6 +3,13 @@ The engine's settings, the same for the webhook and the controller (the `lint` o
 how to judge): one list of arguments, from the `engine` values.
 */}}
 {{- define "snippet-guard.engineArgs" -}}
+{{- $controllers := list }}
+{{- if .Values.ingressNginx.enabled }}{{ $controllers = append $controllers "ingress-nginx" }}{{ end }}
+{{- if .Values.f5NginxIngress.enabled }}{{ $controllers = append $controllers "f5-nginx-ingress" }}{{ end }}
+{{- if not $controllers }}
+{{- fail "enable at least one controller: ingressNginx.enabled or f5NginxIngress.enabled" }}
+{{- end }}
+- --controller={{ join "," $controllers }}
 - --controller-version={{ .Values.engine.controllerVersion }}
 - --annotations-prefix={{ .Values.engine.annotationsPrefix }}
 {{- range .Values.engine.ingressClasses }}
@@ -13,6 +20,18 @@ how to judge): one list of arguments, from the `engine` values.
 {{- end }}
 {{- with .Values.engine.ignore }}
 - --ignore={{ join "," . }}
+{{- end }}
+{{- with .Values.f5NginxIngress }}
+{{- if .enabled }}
+- --nic-version={{ .version }}
+- --nic-configmap={{ .namespace }}/{{ .configMapName }}
+{{- if ne (toString .enableSnippets) "" }}
+- --nic-enable-snippets={{ .enableSnippets }}
+{{- end }}
+{{- range .ingressClasses }}
+- --nic-ingress-class={{ . }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- range .Values.engine.extraArgs }}
 - {{ . }}

@@ -91,10 +91,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-The ingress-nginx ConfigMaps the chart knows of, as a JSON list of {namespace, name}:
-the controller ConfigMap and, if set, the proxy-set-headers one ("name" or "namespace/name").
+The controller ConfigMaps the chart knows of, as a JSON list of {namespace, name}: ingress-nginx's
+and, if set, the proxy-set-headers one ("name" or "namespace/name"), and F5 NGINX Ingress
+Controller's when f5NginxIngress.enabled.
 */}}
-{{- define "snippet-guard.ingressNginxConfigMaps" -}}
+{{- define "snippet-guard.controllerConfigMaps" -}}
 {{- $list := list (dict "namespace" .Values.ingressNginx.namespace "name" .Values.ingressNginx.configMapName) }}
 {{- with .Values.ingressNginx.proxySetHeadersConfigMapName }}
 {{- $parts := splitList "/" . }}
@@ -106,26 +107,29 @@ the controller ConfigMap and, if set, the proxy-set-headers one ("name" or "name
 {{- fail (printf "ingressNginx.proxySetHeadersConfigMapName must be \"name\" or \"namespace/name\", got %q" .) }}
 {{- end }}
 {{- end }}
+{{- if .Values.f5NginxIngress.enabled }}
+{{- $list = append $list (dict "namespace" .Values.f5NginxIngress.namespace "name" .Values.f5NginxIngress.configMapName) }}
+{{- end }}
 {{- toJson $list }}
 {{- end }}
 
-{{/* Sorted, de-duplicated namespaces of the ingress-nginx ConfigMaps, as a JSON list. */}}
-{{- define "snippet-guard.ingressNginxNamespaces" -}}
+{{/* Sorted, de-duplicated namespaces of the controller ConfigMaps, as a JSON list. */}}
+{{- define "snippet-guard.controllerNamespaces" -}}
 {{- $namespaces := list }}
-{{- range (include "snippet-guard.ingressNginxConfigMaps" . | fromJsonArray) }}
+{{- range (include "snippet-guard.controllerConfigMaps" . | fromJsonArray) }}
 {{- $namespaces = append $namespaces .namespace }}
 {{- end }}
 {{- $namespaces | uniq | sortAlpha | toJson }}
 {{- end }}
 
 {{/*
-Sorted, de-duplicated names of the ingress-nginx ConfigMaps, as a JSON list: the
+Sorted, de-duplicated names of the controller ConfigMaps, as a JSON list: the
 `resourceNames` of the ClusterRoles that read only those ConfigMaps (RBAC names carry no
 namespace, and a ClusterRole needs no namespace to exist at install time).
 */}}
-{{- define "snippet-guard.ingressNginxConfigMapNames" -}}
+{{- define "snippet-guard.controllerConfigMapNames" -}}
 {{- $names := list }}
-{{- range (include "snippet-guard.ingressNginxConfigMaps" . | fromJsonArray) }}
+{{- range (include "snippet-guard.controllerConfigMaps" . | fromJsonArray) }}
 {{- $names = append $names .name }}
 {{- end }}
 {{- $names | uniq | sortAlpha | toJson }}
@@ -135,9 +139,24 @@ namespace, and a ClusterRole needs no namespace to exist at install time).
 Name of the Secret the webhook serves TLS from (keys tls.crt, tls.key, and ca.crt unless
 the user brings their own Secret).
 */}}
+{{/*
+Where the webhook's serving certificate comes from: certManager, existingSecret, selfManaged
+(the webhook mints and renews it in a Secret and sets the caBundle itself) or chart (generated
+at render time, kept on upgrade through `lookup`).
+*/}}
+{{- define "snippet-guard.webhook.tlsMode" -}}
+{{- if .Values.certManager.enabled }}certManager
+{{- else if .Values.webhook.tls.existingSecret }}existingSecret
+{{- else }}{{ .Values.webhook.tls.mode }}
+{{- end }}
+{{- end }}
+
 {{- define "snippet-guard.webhook.tlsSecretName" -}}
-{{- if and (not .Values.certManager.enabled) .Values.webhook.tls.existingSecret }}
+{{- $mode := include "snippet-guard.webhook.tlsMode" . }}
+{{- if eq $mode "existingSecret" }}
 {{- .Values.webhook.tls.existingSecret }}
+{{- else if eq $mode "selfManaged" }}
+{{- printf "%s-managed-tls" (include "snippet-guard.webhook.fullname" .) }}
 {{- else }}
 {{- printf "%s-tls" (include "snippet-guard.webhook.fullname" .) }}
 {{- end }}

@@ -39,6 +39,9 @@ pub enum Provenance {
     /// An entry of the ConfigMap (`namespace/name`) that a controller ConfigMap's
     /// `proxy-set-headers` names.
     HeaderMap(String),
+    /// A field of a custom resource's `spec`, by its path:
+    /// `spec.routes[0].location-snippets`.
+    Field(String),
     /// A whole rendered `nginx.conf`.
     NginxConf,
     /// One `location` of a rendered `nginx.conf`.
@@ -57,6 +60,10 @@ impl Provenance {
             Provenance::Annotation(key) => key.rsplit('/').next().unwrap_or(key),
             Provenance::ConfigMapKey(key) => key,
             Provenance::HeaderMap(_) => "proxy-set-headers",
+            Provenance::Field(path) => path
+                .rsplit('.')
+                .next()
+                .map_or(path.as_str(), |last| last.split('[').next().unwrap_or(last)),
             Provenance::NginxConf | Provenance::ConfLocation { .. } => "nginx.conf",
         }
     }
@@ -70,6 +77,7 @@ impl fmt::Display for Provenance {
             Provenance::HeaderMap(configmap) => {
                 write!(f, "proxy-set-headers ConfigMap {configmap}")
             }
+            Provenance::Field(path) => write!(f, "field {path}"),
             Provenance::NginxConf => f.write_str("nginx.conf"),
             Provenance::ConfLocation {
                 path,
@@ -164,6 +172,8 @@ pub struct Ingress {
     pub meta: Meta,
     /// `spec.ingressClassName`, else the `kubernetes.io/ingress.class` annotation.
     pub class: Option<String>,
+    /// The Services its paths (and default backend) send to, in order, without repeats.
+    pub services: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,12 +195,124 @@ pub struct IngressClass {
     pub controller: String,
 }
 
+/// A value of a custom resource's `spec`, each scalar with its place: the profiles of
+/// controllers configured by custom resources (VirtualServer, SnippetsFilter...) read the fields
+/// they need from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// A string, with where each of its bytes came from.
+    Str(Text),
+    /// A number, boolean or null, as text (`8080`, `true`, ``).
+    Scalar(String, Location),
+    List(Vec<Node>, Location),
+    Map(Vec<Field>, Location),
+}
+
+/// One entry of a [`Node::Map`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    pub key: String,
+    pub key_location: Location,
+    pub value: Node,
+}
+
+impl Node {
+    /// An empty mapping (a resource without `spec`).
+    #[must_use]
+    pub fn empty(location: Location) -> Self {
+        Node::Map(Vec::new(), location)
+    }
+
+    /// The value of `key` in a mapping.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map(fields, _) => fields.iter().find(|f| f.key == key).map(|f| &f.value),
+            _ => None,
+        }
+    }
+
+    /// The value at a path of mapping keys.
+    #[must_use]
+    pub fn at(&self, path: &[&str]) -> Option<&Node> {
+        path.iter().try_fold(self, |node, key| node.get(key))
+    }
+
+    /// The string, with positions, when this is a string.
+    #[must_use]
+    pub fn text(&self) -> Option<&Text> {
+        match self {
+            Node::Str(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The value as text when it is a scalar (a number or boolean written where a string is
+    /// meant reads as its text, as the API server's string fields would not accept it anyway).
+    #[must_use]
+    pub fn string(&self) -> Option<&str> {
+        match self {
+            Node::Str(t) => Some(&t.value),
+            Node::Scalar(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The items of a list; nothing for any other value.
+    #[must_use]
+    pub fn items(&self) -> &[Node] {
+        match self {
+            Node::List(items, _) => items,
+            _ => &[],
+        }
+    }
+
+    /// The fields of a mapping; nothing for any other value.
+    #[must_use]
+    pub fn fields(&self) -> &[Field] {
+        match self {
+            Node::Map(fields, _) => fields,
+            _ => &[],
+        }
+    }
+
+    /// Where the value is.
+    #[must_use]
+    pub fn location(&self) -> Location {
+        match self {
+            Node::Str(t) => t.location(),
+            Node::Scalar(_, l) | Node::List(_, l) | Node::Map(_, l) => *l,
+        }
+    }
+
+    /// The string at `key` of a mapping.
+    #[must_use]
+    pub fn str_at(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Node::string)
+    }
+}
+
+/// A custom resource of a kind some profile reads (VirtualServer...): its metadata and `spec`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub meta: Meta,
+    pub spec: Node,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Object {
     Ingress(Ingress),
     ConfigMap(ConfigMap),
     IngressClass(IngressClass),
+    Resource(Resource),
 }
+
+/// API groups and kinds of custom resources the engine reads (`group/version`, kind).
+pub const RESOURCE_KINDS: &[(&str, &str)] = &[
+    ("k8s.nginx.org/v1", "VirtualServer"),
+    ("k8s.nginx.org/v1", "VirtualServerRoute"),
+    ("k8s.nginx.org/v1", "Policy"),
+];
 
 /// Whether the engine reads objects of this `apiVersion` and `kind`; others are skipped.
 #[must_use]
@@ -205,35 +327,77 @@ pub fn handled_kind(api_version: &str, kind: &str) -> bool {
                 "IngressClass",
                 "networking.k8s.io/v1" | "networking.k8s.io/v1beta1"
             )
-    )
+    ) || RESOURCE_KINDS.contains(&(api_version, kind))
+}
+
+/// The Services an Ingress `spec` sends to: `defaultBackend` (`backend` before v1) and every
+/// path's backend, in order, without repeats.
+fn ingress_services(spec: Option<&Node>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |backend: Option<&Node>| {
+        let Some(b) = backend else { return };
+        let name = b
+            .at(&["service", "name"])
+            .or_else(|| b.get("serviceName"))
+            .and_then(Node::string);
+        if let Some(name) = name
+            && !out.iter().any(|s| s == name)
+        {
+            out.push(name.to_string());
+        }
+    };
+    let Some(spec) = spec else { return out };
+    add(spec.get("defaultBackend").or_else(|| spec.get("backend")));
+    for rule in spec.get("rules").map(Node::items).unwrap_or_default() {
+        for path in rule
+            .at(&["http", "paths"])
+            .map(Node::items)
+            .unwrap_or_default()
+        {
+            add(path.get("backend"));
+        }
+    }
+    out
 }
 
 impl Object {
     /// An object of a [`handled_kind`] (by `meta.object.kind`) from the fields the rules read,
     /// whoever read them (a manifest file or the API server).
     ///
-    /// `ingress_class_name` and `controller` are `spec.ingressClassName` and `spec.controller`;
-    /// an Ingress without the former falls back to the `kubernetes.io/ingress.class` annotation.
+    /// `spec` is the object's `spec` as read; an Ingress without `spec.ingressClassName` falls
+    /// back to the `kubernetes.io/ingress.class` annotation.
     #[must_use]
-    pub fn build(
-        meta: Meta,
-        ingress_class_name: Option<String>,
-        controller: Option<String>,
-        data: Vec<Entry>,
-    ) -> Self {
+    pub fn build(meta: Meta, spec: Option<Node>, data: Vec<Entry>) -> Self {
+        let spec_str = |key: &str| {
+            spec.as_ref()
+                .and_then(|s| s.str_at(key))
+                .map(str::to_string)
+        };
         match meta.object.kind.as_str() {
             "Ingress" => {
-                let class = ingress_class_name.or_else(|| {
+                let class = spec_str("ingressClassName").or_else(|| {
                     meta.annotation("kubernetes.io/ingress.class")
                         .map(|e| e.value.value.clone())
                 });
-                Object::Ingress(Ingress { meta, class })
+                let services = ingress_services(spec.as_ref());
+                Object::Ingress(Ingress {
+                    meta,
+                    class,
+                    services,
+                })
             }
             "ConfigMap" => Object::ConfigMap(ConfigMap { meta, data }),
-            _ => Object::IngressClass(IngressClass {
-                controller: controller.unwrap_or_default(),
+            "IngressClass" => Object::IngressClass(IngressClass {
+                controller: spec_str("controller").unwrap_or_default(),
                 meta,
             }),
+            _ => {
+                let location = meta.location;
+                Object::Resource(Resource {
+                    meta,
+                    spec: spec.unwrap_or(Node::empty(location)),
+                })
+            }
         }
     }
 
@@ -243,6 +407,7 @@ impl Object {
             Object::Ingress(o) => &o.meta,
             Object::ConfigMap(o) => &o.meta,
             Object::IngressClass(o) => &o.meta,
+            Object::Resource(o) => &o.meta,
         }
     }
 }

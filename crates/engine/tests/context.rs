@@ -89,11 +89,16 @@ fn an_ambiguous_choice_does_not_depend_on_order_and_is_said() {
     );
 }
 
-/// An IngressClass named `nginx` that another controller owns: its Ingresses are not judged.
+/// An IngressClass named `nginx` that F5 NGINX Ingress Controller owns: its Ingresses are judged
+/// by that profile, which never reads the ingress-nginx snippet (an info finding says so); no
+/// ingress-nginx duplicate is reported.
 #[test]
 fn an_explicit_ingress_class_wins_over_the_name_nginx() {
     let f5 = "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: nginx\nspec:\n  controller: nginx.org/ingress-controller\n---\n".to_string();
     let (found, _) = lint(&[f5, ingress("web", "nginx")]);
+    assert_eq!(found, vec![("web".to_string(), "ignored-snippet")]);
+    let other = "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: nginx\nspec:\n  controller: example.com/other\n---\n".to_string();
+    let (found, _) = lint(&[other, ingress("web", "nginx")]);
     assert!(found.is_empty(), "{found:?}");
     let (found, _) = lint(&[ingress("web", "nginx")]);
     assert_eq!(

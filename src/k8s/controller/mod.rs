@@ -18,14 +18,17 @@
 //!   the Lease is lost or the API server refuses the Event itself.
 //! - **High availability**: every replica watches (warm cache), only the Lease holder
 //!   ([`crate::k8s::leader`]) reconciles; gaining the Lease re-checks everything.
+//! - **Handover** ([`handover`]): the leader keeps what it has published in a state ConfigMap;
+//!   a new leader reads it before re-checking, so it publishes no Warning the previous leader
+//!   already published and sends the `Normal` Event for objects fixed meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
@@ -47,9 +50,11 @@ use crate::input::api::Values;
 use crate::model::Object;
 
 pub mod config;
+pub mod handover;
 pub mod metrics;
 pub mod objects;
 pub mod queue;
+pub mod resources;
 pub mod run;
 pub mod server;
 
@@ -177,6 +182,12 @@ pub struct Context {
     pub reminder: Duration,
     /// Rule ids of the findings last published per object (leader only).
     findings: Mutex<HashMap<ObjectRef, Vec<&'static str>>>,
+    /// What was last published per object with findings, and when ([`handover`]).
+    published: Mutex<HashMap<ObjectRef, handover::Record>>,
+    /// Bumped on every change to `findings` or `published` (the state is saved when it moved).
+    generation: AtomicU64,
+    /// The Ingress stores, to drop inherited state about Ingresses deleted meanwhile.
+    scopes: Mutex<Vec<handover::Scope>>,
     /// Event writes on their way to the API server.
     pub queue: queue::EventQueue,
 }
@@ -212,6 +223,9 @@ impl Context {
             retry: Retry::default(),
             reminder: Duration::from_secs(30 * 60),
             findings: Mutex::new(HashMap::new()),
+            published: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            scopes: Mutex::new(Vec::new()),
         }
     }
 
@@ -262,11 +276,13 @@ impl Context {
         }
         let mut map = self.lock();
         let old = if rules.is_empty() {
+            self.lock_published().remove(key);
             map.remove(key)
         } else {
             map.insert(key.clone(), rules)
         };
         drop(map);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         for rule in old.unwrap_or_default() {
             gauge(rule).dec();
         }
@@ -289,7 +305,8 @@ impl Context {
 
     /// Queue an object's findings as Events, or the one `Normal` Event when its last findings
     /// are gone, and remember them; the [`queue`] writes them in order. Nothing when this
-    /// replica does not lead.
+    /// replica does not lead. Findings the previous leader published less than `reminder` ago,
+    /// unchanged, are not published again.
     pub async fn report(
         &self,
         key: &ObjectRef,
@@ -303,6 +320,12 @@ impl Context {
             .iter()
             .map(crate::k8s::events::finding_event)
             .collect();
+        let digest = handover::digest(&events);
+        let inherited = !events.is_empty() && self.take_inherited(key, digest);
+        if inherited {
+            tracing::debug!(object = %key, "findings already published by the previous leader");
+            events.clear();
+        }
         let rules: Vec<&'static str> = findings.iter().map(|d| d.rule.id).collect();
         let previous = self.lock().get(key).cloned().unwrap_or_default();
         if rules.is_empty() && !previous.is_empty() {
@@ -312,8 +335,57 @@ impl Context {
         self.queue
             .push(key, regarding, events, &self.retry, &self.leader)
             .await;
+        let published = !rules.is_empty() && !inherited;
         self.set_findings(key, rules);
+        if published {
+            self.set_published(key, digest, SystemTime::now());
+        }
         Ok(())
+    }
+
+    fn lock_published(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef, handover::Record>> {
+        self.published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_published(&self, key: &ObjectRef, digest: u64, at: SystemTime) {
+        self.lock_published().insert(
+            key.clone(),
+            handover::Record {
+                digest,
+                at,
+                inherited: false,
+            },
+        );
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether the previous leader published exactly these Events (`digest`) for `key` less
+    /// than `reminder` ago. Answers once per inherited record: afterwards the object is this
+    /// leader's own.
+    fn take_inherited(&self, key: &ObjectRef, digest: u64) -> bool {
+        let mut published = self.lock_published();
+        let Some(record) = published.get_mut(key).filter(|r| r.inherited) else {
+            return false;
+        };
+        record.inherited = false;
+        record.digest == digest && record.age() < self.reminder
+    }
+
+    /// When an object with findings is checked (and its Warnings published) again: `reminder`
+    /// after they were last published.
+    #[must_use]
+    pub fn reminder_for(&self, key: &ObjectRef) -> Duration {
+        let age = self
+            .lock_published()
+            .get(key)
+            .map_or(Duration::ZERO, handover::Record::age);
+        // Whole seconds: the state keeps seconds, and a fresh record means a full reminder.
+        let age = Duration::from_secs(age.as_secs());
+        self.reminder
+            .saturating_sub(age)
+            .max(Duration::from_secs(1).min(self.reminder))
     }
 
     fn observe(&self, kind: &str, started: Instant) {
@@ -419,7 +491,7 @@ pub async fn reconcile(ing: Arc<Ingress>, ctx: Arc<Context>) -> Result<Action> {
     Ok(if findings == 0 {
         Action::await_change()
     } else {
-        Action::requeue(ctx.reminder)
+        Action::requeue(ctx.reminder_for(&key))
     })
 }
 
@@ -495,9 +567,10 @@ pub fn relevant_hash(ing: &Ingress) -> Option<u64> {
     let mut h = DefaultHasher::new();
     ing.metadata.uid.hash(&mut h);
     ing.metadata.annotations.hash(&mut h);
+    // The trimmed spec: the class and the backend Service names.
     ing.spec
         .as_ref()
-        .and_then(|s| s.ingress_class_name.as_ref())
+        .and_then(|s| serde_json::to_string(s).ok())
         .hash(&mut h);
     Some(h.finish())
 }
@@ -523,6 +596,11 @@ where
     S: Stream<Item = Result<watcher::Event<Ingress>, watcher::Error>> + Send + 'static,
 {
     let prefix = ctx.settings.annotation_prefix.clone();
+    ctx.add_scope(handover::Scope {
+        namespace: scope.clone(),
+        store: writer.as_reader(),
+        synced: synced.clone(),
+    });
     let reader = writer.as_reader();
     let live = writer.as_reader();
     let mut checked: HashMap<kube::runtime::reflector::ObjectRef<Ingress>, Option<u64>> =
@@ -643,5 +721,7 @@ pub fn ingress_controller_with(
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod handover_tests;
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass, IngressClassSpec, IngressSpec};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressClass, IngressClassSpec,
+    IngressRule, IngressServiceBackend, IngressSpec,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::diagnostic::ObjectRef;
@@ -25,15 +28,40 @@ pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 /// Labels the engine reads to recognise a controller ConfigMap.
 const CONFIGMAP_LABELS: [&str; 2] = ["app.kubernetes.io/name", "app.kubernetes.io/component"];
 
-/// Which annotations the rules read: those under `prefix/`, the class annotation and the
-/// `snippet-guard.io/ignore-*` suppressions.
+/// Which annotations the rules read: those under `prefix/` (ingress-nginx's) and `nginx.org/`
+/// (F5 NGINX Ingress Controller's), the class annotation and the `snippet-guard.io/ignore-*`
+/// suppressions.
 #[must_use]
 pub fn keeps_annotation(key: &str, prefix: &str) -> bool {
+    let under = |p: &str| {
+        key.strip_prefix(p)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
     key == CLASS_ANNOTATION
         || key.starts_with(SUPPRESSION_PREFIX)
-        || key
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
+        || under(prefix)
+        || under(crate::profile::nic::ANNOTATION_PREFIX)
+}
+
+/// The Services an Ingress sends to, in order, without repeats (F5 NGINX Ingress Controller
+/// picks gRPC and websocket locations by Service name).
+fn backend_services(spec: &IngressSpec) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let backends = spec.default_backend.iter().chain(
+        spec.rules
+            .iter()
+            .flatten()
+            .filter_map(|r| r.http.as_ref())
+            .flat_map(|h| h.paths.iter().map(|p| &p.backend)),
+    );
+    for b in backends {
+        if let Some(svc) = &b.service
+            && !out.contains(&svc.name)
+        {
+            out.push(svc.name.clone());
+        }
+    }
+    out
 }
 
 /// Keep name, namespace, uid, resourceVersion and generation (Events refer to the object by
@@ -74,11 +102,35 @@ pub fn trim_ingress(ing: &mut Ingress, annotation_prefix: &str) {
         |k| keeps_annotation(k, annotation_prefix),
         &[],
     );
-    let class = ing.spec.take().and_then(|s| s.ingress_class_name);
-    ing.spec = class.map(|c| IngressSpec {
-        ingress_class_name: Some(c),
-        ..IngressSpec::default()
+    let Some(spec) = ing.spec.take() else {
+        return;
+    };
+    let services = backend_services(&spec);
+    let rules = (!services.is_empty()).then(|| {
+        vec![IngressRule {
+            host: None,
+            http: Some(HTTPIngressRuleValue {
+                paths: services
+                    .into_iter()
+                    .map(|name| HTTPIngressPath {
+                        backend: IngressBackend {
+                            service: Some(IngressServiceBackend { name, port: None }),
+                            resource: None,
+                        },
+                        path: None,
+                        path_type: String::new(),
+                    })
+                    .collect(),
+            }),
+        }]
     });
+    if spec.ingress_class_name.is_some() || rules.is_some() {
+        ing.spec = Some(IngressSpec {
+            ingress_class_name: spec.ingress_class_name,
+            rules,
+            ..IngressSpec::default()
+        });
+    }
     ing.status = None;
 }
 
@@ -127,6 +179,8 @@ fn object_ref(api_version: &str, kind: &str, meta: &ObjectMeta) -> ObjectRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::api::Values;
+    use crate::model::Object;
 
     #[test]
     fn trims_an_ingress_to_what_the_rules_read() {
@@ -158,8 +212,41 @@ mod tests {
         assert!(ing.metadata.labels.is_none());
         assert_eq!(ing.metadata.uid.as_deref(), Some("u1"));
         let spec = ing.spec.as_ref().unwrap();
-        assert!(spec.rules.is_none());
+        assert!(
+            spec.rules.is_none(),
+            "no backend: nothing of the rules is kept"
+        );
         assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
+    }
+
+    #[test]
+    fn keeps_the_backend_services_and_nginx_org_annotations() {
+        let mut ing: Ingress = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "annotations": {
+                "nginx.org/grpc-services": "api", "nginx.orgx/y": "z"}},
+            "spec": {"rules": [{"host": "a.example", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+                {"path": "/api", "pathType": "Prefix",
+                 "backend": {"service": {"name": "api", "port": {"number": 50051}}}},
+                {"path": "/b", "pathType": "Prefix",
+                 "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+        }))
+        .unwrap();
+        trim_ingress(&mut ing, "nginx.ingress.kubernetes.io");
+        assert_eq!(
+            ing.metadata
+                .annotations
+                .as_ref()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["nginx.org/grpc-services"]
+        );
+        let Object::Ingress(engine) = crate::k8s::objects::ingress(&ing, Values::Detached) else {
+            panic!("an Ingress")
+        };
+        assert_eq!(engine.services, ["web", "api"]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 
 use super::config::{self, ConfigSnapshot, NsName};
+use super::handover::{self, Handover, StateStore};
 use super::server::{self, Health};
 use super::{Context, Error, Excluded, Metrics, RecorderPublisher, Result};
 use crate::engine::Settings;
@@ -38,6 +39,8 @@ pub struct Options {
     /// Skip namespaces matching this label selector.
     pub exclude_namespace_selector: Option<String>,
     pub lease: LeaseConfig,
+    /// The handover state ConfigMap in the Lease's namespace (`--state-configmap`).
+    pub state_configmap: Option<String>,
     pub listen: SocketAddr,
     /// `reportingController` of the Events.
     pub reporter: String,
@@ -195,6 +198,8 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
         controller: opts.reporter.clone(),
         instance: Some(opts.lease.identity.clone()),
     };
+    // The context leads once the handover state is read (see `handover`).
+    let (gate_tx, gate_rx) = watch::channel(false);
     let ctx = Arc::new(Context::new(
         opts.settings.clone(),
         Arc::new(RecorderPublisher(Recorder::new(
@@ -202,10 +207,19 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
             reporter,
         ))),
         config_rx.clone(),
-        leadership.receiver(),
+        gate_rx,
         excluded_rx.clone(),
         metrics.clone(),
     ));
+    let handover = Handover::start(
+        ctx.clone(),
+        leadership.receiver(),
+        gate_tx,
+        opts.state_configmap
+            .as_deref()
+            .map(|name| StateStore::new(client.clone(), &opts.lease.namespace, name)),
+        handover::SAVE_EVERY,
+    );
 
     let scopes: Vec<Option<String>> = if opts.namespaces.is_empty() {
         vec![None]
@@ -213,18 +227,35 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
         opts.namespaces.iter().cloned().map(Some).collect()
     };
     let mut synced_flags = Vec::new();
-    let mut controllers = Vec::new();
+    let mut controllers: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    let kinds = super::resources::watched_kinds(&opts.settings);
     for scope in scopes {
         let synced = Arc::new(AtomicBool::new(false));
         synced_flags.push(synced.clone());
-        controllers.push(ingress_scope(
-            client.clone(),
-            scope,
-            ctx.clone(),
-            synced,
-            WatchBackoff::default,
-            shutdown.clone(),
-        ));
+        controllers.push(
+            ingress_scope(
+                client.clone(),
+                scope.clone(),
+                ctx.clone(),
+                synced,
+                WatchBackoff::default,
+                shutdown.clone(),
+            )
+            .boxed(),
+        );
+        // Custom resources of the enabled profiles (VirtualServer...), once their CRDs exist.
+        for gvk in &kinds {
+            controllers.push(
+                super::resources::resource_scope(
+                    client.clone(),
+                    gvk.clone(),
+                    scope.clone(),
+                    ctx.clone(),
+                    shutdown.clone(),
+                )
+                .boxed(),
+            );
+        }
     }
     let config_task = tokio::spawn(config_loop(ctx.clone(), shutdown.clone()));
 
@@ -264,6 +295,7 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
     }
     tracing::info!("controllers stopped");
     let _ = tokio::time::timeout(Duration::from_secs(5), config_task).await;
+    handover.stop().await;
     leadership.stop().await;
     let _ = server_stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;

@@ -413,7 +413,11 @@ fn handled(gvk: &GroupVersionKind) -> bool {
     matches!(
         (gvk.group.as_str(), gvk.kind.as_str()),
         ("networking.k8s.io" | "extensions", "Ingress") | ("", "ConfigMap")
-    )
+    ) || crate::model::RESOURCE_KINDS
+        .iter()
+        .any(|(api_version, kind)| {
+            *kind == gvk.kind && api_version.split('/').next() == Some(gvk.group.as_str())
+        })
 }
 
 /// What makes two findings "the same" across the old and the new object: the rule, where the

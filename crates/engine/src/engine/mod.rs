@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{Ingress, Object, ObjectRef, Workspace};
+use crate::model::{Object, ObjectRef, Workspace};
 use crate::profile::{self, Prepared, Profile};
 use crate::rules::RuleSet;
 use crate::source::{FileId, SourceFile};
@@ -49,7 +49,12 @@ const OTHER_CLASSES: [&str; 12] = [
 struct Controller {
     profile: Box<dyn Profile>,
     prepared: Box<dyn Prepared>,
+    /// Class names it serves by convention or by the settings.
     classes: Vec<String>,
+    /// Class names the settings give it.
+    configured: Vec<String>,
+    /// `<prefix>/` of its annotations.
+    annotation_prefix: String,
 }
 
 /// The configuration of the cluster as the engine needs it, built once; then objects are
@@ -72,7 +77,11 @@ impl Context {
     /// Read the configuration objects among `objects` (the others are ignored) once.
     #[must_use]
     pub fn build(objects: &[Object], settings: &Settings) -> Self {
-        Self::with_profiles(profile::all(), objects, settings)
+        let profiles = profile::all()
+            .into_iter()
+            .filter(|p| settings.profile_enabled(p.name()))
+            .collect();
+        Self::with_profiles(profiles, objects, settings)
     }
 
     /// [`Context::build`] with the configuration objects of a workspace.
@@ -97,6 +106,8 @@ impl Context {
             .map(|profile| Controller {
                 prepared: profile.prepare(&config, settings, rules),
                 classes: profile.class_names(settings),
+                configured: profile.configured_classes(settings),
+                annotation_prefix: format!("{}/", profile.annotation_prefix(settings)),
                 profile,
             })
             .collect();
@@ -171,9 +182,15 @@ impl Context {
     pub fn check(&self, object: &Object) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         match object {
-            Object::Ingress(ing) => {
-                if let Some(c) = self.controller_for(ing) {
+            Object::Ingress(_) | Object::Resource(_) => {
+                if let Some(c) = self.controller_for(object) {
                     c.prepared.check(object, &mut out);
+                    if self
+                        .rules
+                        .has(&crate::rules::ignored_snippet::IGNORED_SNIPPET)
+                    {
+                        self.foreign_annotations(c, object, &mut out);
+                    }
                 }
             }
             Object::ConfigMap(cm) => {
@@ -231,33 +248,101 @@ impl Context {
         })
     }
 
-    /// The controller that serves an Ingress: by `--ingress-class` and each profile's
-    /// conventional names, else by the IngressClass of that name, else (an unknown class) the
-    /// default profile, unless the class is one that other controllers use.
-    fn controller_for(&self, ing: &Ingress) -> Option<&Controller> {
-        let Some(class) = &ing.class else {
-            return self.controllers.first();
-        };
-        if let Some(c) = self
+    /// The controller that serves an object (an Ingress, a VirtualServer...): among the
+    /// profiles that read its kind, by the classes the settings give, else by the IngressClass
+    /// of its class, else by each profile's conventional class names; an unknown class goes to
+    /// the default profile, unless it is one that other controllers use. Where that leaves more
+    /// than one (two controllers both call their class `nginx`), the one whose annotations the
+    /// object carries.
+    fn controller_for(&self, object: &Object) -> Option<&Controller> {
+        let candidates: Vec<&Controller> = self
             .controllers
             .iter()
-            .find(|c| self.settings.ingress_classes.contains(class) && c.classes.contains(class))
-        {
-            return Some(c);
+            .filter(|c| c.profile.checks(object))
+            .collect();
+        let class = match object {
+            Object::Ingress(ing) => ing.class.clone(),
+            Object::Resource(r) => r.spec.str_at("ingressClassName").map(str::to_string),
+            _ => None,
+        };
+        let Some(class) = class else {
+            return self.by_annotations(object, &candidates);
+        };
+        let configured: Vec<&Controller> = candidates
+            .iter()
+            .copied()
+            .filter(|c| c.configured.contains(&class))
+            .collect();
+        if !configured.is_empty() {
+            return self.by_annotations(object, &configured);
         }
-        if let Some((_, controller)) = self.classes.iter().find(|(name, _)| name == class) {
-            return self
-                .controllers
-                .iter()
+        if let Some((_, controller)) = self.classes.iter().find(|(name, _)| *name == class) {
+            return candidates
+                .into_iter()
                 .find(|c| c.profile.controller_names().contains(&controller.as_str()));
         }
-        if let Some(c) = self.controllers.iter().find(|c| c.classes.contains(class)) {
-            return Some(c);
+        let conventional: Vec<&Controller> = candidates
+            .iter()
+            .copied()
+            .filter(|c| c.classes.contains(&class))
+            .collect();
+        if !conventional.is_empty() {
+            return self.by_annotations(object, &conventional);
         }
         if OTHER_CLASSES.contains(&class.as_str()) {
             return None;
         }
-        self.controllers.first()
+        self.by_annotations(object, &candidates)
+    }
+
+    /// The one of `candidates` whose annotations `object` carries, else the first.
+    fn by_annotations<'a>(
+        &self,
+        object: &Object,
+        candidates: &[&'a Controller],
+    ) -> Option<&'a Controller> {
+        let annotations = &object.meta().annotations;
+        let mut claiming = candidates.iter().filter(|c| {
+            annotations
+                .iter()
+                .any(|a| a.key.starts_with(&c.annotation_prefix))
+        });
+        match (claiming.next(), claiming.next()) {
+            (Some(c), None) => Some(*c),
+            _ => candidates.first().copied(),
+        }
+    }
+
+    /// Snippet annotations of the other controllers on an object `serving` judges: that
+    /// controller never reads them.
+    fn foreign_annotations(
+        &self,
+        serving: &Controller,
+        object: &Object,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let ours = serving.profile.snippet_annotations(&self.settings);
+        for other in profile::all() {
+            if other.name() == serving.profile.name() {
+                continue;
+            }
+            for (key, role) in other.snippet_annotations(&self.settings) {
+                let Some(entry) = object.meta().annotation(&key) else {
+                    continue;
+                };
+                let instead = ours
+                    .iter()
+                    .find(|(_, r)| *r == role)
+                    .map(|(k, _)| k.as_str());
+                out.push(crate::rules::ignored_snippet::foreign(
+                    object,
+                    entry,
+                    other.display_name(),
+                    serving.prepared.voice().controller,
+                    instead,
+                ));
+            }
+        }
     }
 
     /// Apply inline and annotation suppressions, drop repeats, sort.

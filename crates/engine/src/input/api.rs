@@ -12,7 +12,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::input::manifests::not_a_string;
-use crate::model::{Entry, LoadError, Meta, Object, ObjectRef, Text, Workspace, handled_kind};
+use crate::model::{
+    Entry, Field, LoadError, Meta, Node, Object, ObjectRef, Text, Workspace, handled_kind,
+};
 use crate::source::{FileId, Location, SourceDb, SourceFile, Span};
 
 /// An object as the API server sends it, decoded only as far as the rules read it: the rest of
@@ -25,7 +27,8 @@ pub struct ApiObject {
     pub kind: Option<String>,
     #[serde(default)]
     pub metadata: ApiMeta,
-    pub spec: Option<ApiSpec>,
+    /// The `spec`, any JSON: each profile reads the fields it needs.
+    pub spec: Option<Value>,
     /// A ConfigMap's `data`; any JSON, so that a value of the wrong type is a finding.
     pub data: Option<Value>,
 }
@@ -38,13 +41,6 @@ pub struct ApiMeta {
     pub generate_name: Option<String>,
     pub annotations: Option<BTreeMap<String, String>>,
     pub labels: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiSpec {
-    pub ingress_class_name: Option<String>,
-    pub controller: Option<String>,
 }
 
 /// Where the values of an object without a file go.
@@ -116,7 +112,10 @@ pub fn to_object(object: &ApiObject, mut values: Values<'_>) -> (Option<Object>,
         .flatten()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let spec = object.spec.clone().unwrap_or_default();
+    let spec = object
+        .spec
+        .as_ref()
+        .map(|v| node(&mut values, &title, location, "spec", v));
     let data = if kind == "ConfigMap" {
         data_entries(
             &mut values,
@@ -135,15 +134,7 @@ pub fn to_object(object: &ApiObject, mut values: Values<'_>) -> (Option<Object>,
         labels,
         location,
     };
-    (
-        Some(Object::build(
-            meta,
-            spec.ingress_class_name,
-            spec.controller,
-            data,
-        )),
-        errors,
-    )
+    (Some(Object::build(meta, spec, data)), errors)
 }
 
 /// One value, named after the object and the key.
@@ -159,6 +150,37 @@ fn entry(values: &mut Values<'_>, title: &str, what: &str, key: &str, value: &st
             span: Span::new(0, 0),
         },
         value,
+    }
+}
+
+/// A JSON value as the engine keeps a `spec`: each string a value of its own (named after its
+/// path, as `lint` would show it), collections placed at the object.
+fn node(values: &mut Values<'_>, title: &str, whole: Location, path: &str, v: &Value) -> Node {
+    match v {
+        Value::String(s) => Node::Str(match values {
+            Values::Sources(db) => Text::standalone(db, format!("{title} {path}"), s.as_str()),
+            Values::Detached => Text::detached(s.as_str()),
+        }),
+        Value::Null => Node::Scalar(String::new(), whole),
+        Value::Bool(_) | Value::Number(_) => Node::Scalar(v.to_string(), whole),
+        Value::Array(items) => Node::List(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| node(values, title, whole, &format!("{path}[{i}]"), item))
+                .collect(),
+            whole,
+        ),
+        Value::Object(map) => Node::Map(
+            map.iter()
+                .map(|(k, item)| Field {
+                    key: k.clone(),
+                    key_location: whole,
+                    value: node(values, title, whole, &format!("{path}.{k}"), item),
+                })
+                .collect(),
+            whole,
+        ),
     }
 }
 
@@ -212,7 +234,8 @@ mod tests {
             .collect();
         kv.extend(meta.labels.iter().cloned());
         let extra = match o {
-            Object::Ingress(i) => i.class.clone(),
+            Object::Ingress(i) => Some(format!("{:?} {:?}", i.class, i.services)),
+            Object::Resource(r) => Some(plain(&r.spec).to_string()),
             Object::ConfigMap(c) => Some(
                 c.data
                     .iter()
@@ -223,6 +246,20 @@ mod tests {
             Object::IngressClass(c) => Some(c.controller.clone()),
         };
         (meta.object.clone(), kv, extra)
+    }
+
+    fn plain(n: &Node) -> Value {
+        match n {
+            Node::Str(t) => Value::String(t.value.clone()),
+            Node::Scalar(s, _) => Value::String(s.clone()),
+            Node::List(items, _) => Value::Array(items.iter().map(plain).collect()),
+            Node::Map(fields, _) => Value::Object(
+                fields
+                    .iter()
+                    .map(|f| (f.key.clone(), plain(&f.value)))
+                    .collect(),
+            ),
+        }
     }
 
     fn both(json: &Value) -> (Workspace, Workspace) {
@@ -249,6 +286,22 @@ mod tests {
                 "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
                 "metadata": {"name": "b", "annotations": {"kubernetes.io/ingress.class": "legacy"}},
                 "spec": {"ingressClassName": "nginx"}}),
+            serde_json::json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "c"},
+                "spec": {"defaultBackend": {"service": {"name": "d", "port": {"number": 80}}},
+                    "rules": [{"http": {"paths": [
+                        {"path": "/", "backend": {"service": {"name": "web"}}},
+                        {"path": "/g", "backend": {"service": {"name": "grpc"}}},
+                        {"path": "/x", "backend": {"service": {"name": "web"}}}]}}]}}),
+            serde_json::json!({
+                "apiVersion": "k8s.nginx.org/v1", "kind": "VirtualServer",
+                "metadata": {"name": "vs", "namespace": "shop"},
+                "spec": {"host": "a.example.com", "ingressClassName": "nginx",
+                    "upstreams": [{"name": "web", "service": "web", "port": 80, "type": "grpc"}],
+                    "routes": [{"path": "/", "location-snippets": "proxy_set_header A b;\n",
+                        "action": {"proxy": {"upstream": "web", "requestHeaders": {
+                            "set": [{"name": "X-Forwarded-Proto", "value": "https"}]}}}}]}}),
             serde_json::json!({
                 "apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx"},

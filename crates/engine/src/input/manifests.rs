@@ -23,7 +23,9 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 use serde_saphyr::budget::BudgetBreach;
 
-use crate::model::{Entry, LoadError, Meta, Object, ObjectRef, Text, Workspace, handled_kind};
+use crate::model::{
+    Entry, Field, LoadError, Meta, Node, Object, ObjectRef, Text, Workspace, handled_kind,
+};
 use crate::source::{FileId, Location, SourceFile, SourceMap, Span};
 
 /// A value with its place in the file.
@@ -106,7 +108,7 @@ struct RawObject {
     kind: Option<Sp>,
     metadata: Option<RawMeta>,
     data: Option<RawMap>,
-    spec: Option<RawSpec>,
+    spec: Option<Spanned<RawTree>>,
     items: Option<Vec<RawDoc>>,
 }
 
@@ -118,10 +120,11 @@ struct RawMeta {
     labels: Option<RawMap>,
 }
 
-#[derive(Default)]
-struct RawSpec {
-    ingress_class_name: Option<Sp>,
-    controller: Option<Sp>,
+/// Any value with its place, kept whole: an object's `spec`, which profiles read field by field.
+enum RawTree {
+    Scalar(Value),
+    List(Vec<Spanned<RawTree>>),
+    Map(Vec<(Sp, Spanned<RawTree>)>),
 }
 
 /// A mapping whose keys and values keep their spans, in document order.
@@ -214,29 +217,52 @@ impl<'de> Deserialize<'de> for RawMeta {
     }
 }
 
-impl<'de> Deserialize<'de> for RawSpec {
+impl<'de> Deserialize<'de> for RawTree {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RawSpec;
+            type Value = RawTree;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a spec (a mapping)")
+                f.write_str("a value")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawSpec, A::Error> {
-                let mut s = RawSpec::default();
-                while let Some(Key(key)) = map.next_key::<Key>()? {
-                    match key.as_deref().unwrap_or_default() {
-                        "ingressClassName" => s.ingress_class_name = Some(map.next_value()?),
-                        "controller" => s.controller = Some(map.next_value()?),
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+            fn visit_str<E>(self, v: &str) -> Result<RawTree, E> {
+                Ok(RawTree::Scalar(Value::String(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<RawTree, E> {
+                Ok(RawTree::Scalar(Value::String(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<RawTree, E> {
+                Ok(RawTree::Scalar(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawTree, E> {
+                Ok(RawTree::Scalar(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RawTree, E> {
+                Ok(RawTree::Scalar(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RawTree, E> {
+                Ok(RawTree::Scalar(Value::from(v)))
+            }
+            fn visit_unit<E>(self) -> Result<RawTree, E> {
+                Ok(RawTree::Scalar(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<RawTree, E> {
+                Ok(RawTree::Scalar(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawTree, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
                 }
-                Ok(s)
+                Ok(RawTree::List(out))
             }
-            fn visit_unit<E>(self) -> Result<RawSpec, E> {
-                Ok(RawSpec::default())
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTree, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key::<Sp>()? {
+                    let v = map.next_value()?;
+                    out.push((k, v));
+                }
+                Ok(RawTree::Map(out))
             }
         }
         d.deserialize_any(V)
@@ -451,7 +477,7 @@ impl Loader<'_> {
     /// Where a value sits. A value reached through an alias (`*snip`, or a `<<: *ann` merge) is
     /// placed at the anchored text it copies, so that a line inside it is found; a list or
     /// mapping copied that way (no text of its own to point into) at the alias.
-    fn span(&self, sp: &Sp) -> Option<Span> {
+    fn span<T>(&self, sp: &Spanned<T>) -> Option<Span> {
         let file = self.ws.sources.get(self.file);
         let defined = place(file, &sp.defined);
         if sp.defined != sp.referenced
@@ -462,7 +488,7 @@ impl Loader<'_> {
         place(file, &sp.referenced).or(defined)
     }
 
-    fn location(&self, sp: &Sp) -> Location {
+    fn location<T>(&self, sp: &Spanned<T>) -> Location {
         Location {
             file: self.file,
             span: self.span(sp).unwrap_or_default(),
@@ -478,7 +504,7 @@ impl Loader<'_> {
         }
     }
 
-    fn text(&self, sp: &Sp, value: String) -> Text {
+    fn text<T>(&self, sp: &Spanned<T>, value: String) -> Text {
         let Some(span) = self.span(sp) else {
             return Text {
                 value,
@@ -490,6 +516,35 @@ impl Loader<'_> {
         Text {
             map: SourceMap::from_anchors(self.file, anchors, span),
             value,
+        }
+    }
+
+    /// A `spec` as the engine keeps it: strings with their positions, everything else as text.
+    fn node(&self, tree: Spanned<RawTree>) -> Node {
+        let location = self.location(&tree);
+        if let RawTree::Scalar(Value::String(s)) = &tree.value {
+            return Node::Str(self.text(&tree, s.clone()));
+        }
+        match tree.value {
+            RawTree::Scalar(Value::Null) => Node::Scalar(String::new(), location),
+            RawTree::Scalar(v) => Node::Scalar(v.to_string(), location),
+            RawTree::List(items) => {
+                Node::List(items.into_iter().map(|i| self.node(i)).collect(), location)
+            }
+            RawTree::Map(fields) => Node::Map(
+                fields
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        let key = Self::string(&k)?;
+                        Some(Field {
+                            key,
+                            key_location: self.location(&k),
+                            value: self.node(v),
+                        })
+                    })
+                    .collect(),
+                location,
+            ),
         }
     }
 
@@ -606,13 +661,8 @@ impl Loader<'_> {
             labels,
             location,
         };
-        let spec = spec.unwrap_or_default();
-        let obj = Object::build(
-            meta,
-            spec.ingress_class_name.as_ref().and_then(Self::string),
-            spec.controller.as_ref().and_then(Self::string),
-            data,
-        );
+        let spec = spec.map(|t| self.node(t));
+        let obj = Object::build(meta, spec, data);
         self.ws.objects.push(obj);
     }
 }

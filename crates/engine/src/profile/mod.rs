@@ -17,11 +17,37 @@ use crate::rules::RuleSet;
 use crate::settings::Settings;
 
 pub mod ingress_nginx;
+pub mod nic;
+
+/// Where a snippet annotation lands, to name one controller's equivalent of another's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnippetRole {
+    Location,
+    Server,
+    Stream,
+    Auth,
+    /// A list of request headers (`nginx.org/proxy-set-headers`).
+    Headers,
+}
 
 /// One controller's knowledge.
 pub trait Profile: Send + Sync + fmt::Debug {
     /// Short name, as users write it: `ingress-nginx`.
     fn name(&self) -> &'static str;
+
+    /// The controller's name in messages: `F5 NGINX Ingress Controller`.
+    fn display_name(&self) -> &'static str {
+        self.name()
+    }
+
+    /// The prefix of its annotations, without `/`.
+    fn annotation_prefix(&self, settings: &Settings) -> String;
+
+    /// Its snippet annotations (full keys) and where each lands.
+    fn snippet_annotations(&self, settings: &Settings) -> Vec<(String, SnippetRole)>;
+
+    /// Class names the settings say this controller serves.
+    fn configured_classes(&self, settings: &Settings) -> Vec<String>;
 
     /// `spec.controller` values of the IngressClasses this controller serves.
     fn controller_names(&self) -> &'static [&'static str];
@@ -35,7 +61,8 @@ pub trait Profile: Send + Sync + fmt::Debug {
     /// findings are made there.
     fn is_config(&self, object: &Object, config: &[Object], settings: &Settings) -> bool;
 
-    /// Whether this controller reads snippets from objects of this kind (an Ingress).
+    /// Whether this controller reads snippets from objects of this kind (an Ingress, a
+    /// VirtualServer...).
     fn checks(&self, object: &Object) -> bool;
 
     /// Read the configuration objects once.
@@ -65,8 +92,14 @@ pub trait Prepared: Send + Sync + fmt::Debug {
     }
 }
 
+/// Names of every profile, as `--controller` takes them.
+#[must_use]
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|p| p.name()).collect()
+}
+
 /// Every profile, the default (the one that judges objects of unknown class) first.
 #[must_use]
 pub fn all() -> Vec<Box<dyn Profile>> {
-    vec![Box::new(ingress_nginx::IngressNginx)]
+    vec![Box::new(ingress_nginx::IngressNginx), Box::new(nic::Nic)]
 }

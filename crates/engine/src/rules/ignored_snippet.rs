@@ -1,4 +1,5 @@
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, Provenance, Severity};
+use crate::model::{Entry, Object};
 use crate::rules::{ParsedSnippet, declare_rule};
 use crate::source::Location;
 
@@ -12,7 +13,13 @@ declare_rule! {
     /// - the snippets of a canary Ingress (ingress-nginx renders the main Ingress's);
     /// - a `proxy-set-headers` value without a namespace (ingress-nginx looks `namespace/name` up
     ///   and finds nothing);
-    /// - `include` inside a snippet: snippet-guard does not read the included file.
+    /// - `include` inside a snippet: snippet-guard does not read the included file;
+    /// - snippets the serving controller never reads: an `nginx.ingress.kubernetes.io/`
+    ///   snippet on an Ingress whose class belongs to F5 NGINX Ingress Controller, or an
+    ///   `nginx.org/` one on an ingress-nginx Ingress (teams moving between them copy both);
+    /// - F5 NGINX Ingress Controller snippets when it runs without `-enable-snippets`
+    ///   (`--nic-enable-snippets false`): it rejects such an Ingress and ignores the snippet
+    ///   fields of a VirtualServer.
     ///
     /// ## Why is this bad?
     /// The object is accepted and nothing warns: the header the snippet was meant to set is
@@ -108,5 +115,34 @@ pub fn setting(location: Location, message: String, help: &str, severity: Severi
         .help(help.to_string())
         .label("ignored");
     d.severity = severity;
+    d
+}
+
+/// A snippet annotation of another controller (`owner`) on an object that `serving` judges:
+/// `serving` never reads it; `instead` is its own annotation for the same place.
+#[must_use]
+pub fn foreign(
+    object: &Object,
+    entry: &Entry,
+    owner: &str,
+    serving: &str,
+    instead: Option<&str>,
+) -> Diagnostic {
+    let meta = object.meta();
+    let message = format!(
+        "`{}` is an annotation of {owner}: {serving} serves this {} and ignores it, so nothing of this snippet reaches nginx",
+        entry.key, meta.object.kind
+    );
+    let help = match instead {
+        Some(key) => format!(
+            "{serving} reads `{key}` for this place: move the lines there if they are still needed, checking each against the headers {serving} already sets"
+        ),
+        None => format!("{serving} has no annotation for this place: remove it"),
+    };
+    let mut d = Diagnostic::new(&IGNORED_SNIPPET, entry.key_location, message)
+        .help(help)
+        .label(format!("not read by {serving}"));
+    d.object = Some(meta.object.clone());
+    d.source = Some(Provenance::Annotation(entry.key.clone()));
     d
 }

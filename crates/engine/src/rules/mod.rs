@@ -619,6 +619,8 @@ pub fn runtime_condition(value: &str) -> Option<String> {
 pub fn remove_advice(line: &HeaderLine) -> String {
     match line.user() {
         Some(u) if u.from_header_map => format!("remove key `{}` from this ConfigMap", line.name),
+        // An entry of a list (`nginx.org/proxy-set-headers`, `requestHeaders.set`).
+        Some(u) if u.snippet_line.is_none() => format!("remove the `{}` entry", line.name),
         _ => "remove this line".to_string(),
     }
 }

@@ -14,7 +14,7 @@ use crate::diagnostic::Diagnostic;
 use crate::headers::{Family, TemplateHeader, Voice};
 use crate::model::{ConfigMap, Entry, Ingress, Meta, Object, ObjectRef, Provenance};
 use crate::nginx::context::Ctx;
-use crate::profile::{Prepared, Profile};
+use crate::profile::{Prepared, Profile, SnippetRole};
 use crate::rules::{
     self, HeaderLine, LocationKind, LocationModel, Origin, ParsedSnippet, RuleSet, UserLine,
     run_location_rules,
@@ -243,6 +243,28 @@ pub fn controller_owned_names(version: Version) -> HashSet<String> {
 impl Profile for IngressNginx {
     fn name(&self) -> &'static str {
         "ingress-nginx"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "ingress-nginx"
+    }
+
+    fn annotation_prefix(&self, settings: &Settings) -> String {
+        settings.annotation_prefix.clone()
+    }
+
+    fn snippet_annotations(&self, settings: &Settings) -> Vec<(String, SnippetRole)> {
+        let p = &settings.annotation_prefix;
+        vec![
+            (format!("{p}/configuration-snippet"), SnippetRole::Location),
+            (format!("{p}/server-snippet"), SnippetRole::Server),
+            (format!("{p}/stream-snippet"), SnippetRole::Stream),
+            (format!("{p}/auth-snippet"), SnippetRole::Auth),
+        ]
+    }
+
+    fn configured_classes(&self, settings: &Settings) -> Vec<String> {
+        settings.ingress_classes.clone()
     }
 
     fn controller_names(&self) -> &'static [&'static str] {
