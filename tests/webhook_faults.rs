@@ -1041,3 +1041,65 @@ fn a_secret_volume_renewal_under_load_loses_no_request() {
 fn a_certificate_rewritten_in_place_under_load_loses_no_request() {
     rotation_under_load(Renewal::PlainFiles);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The webhook's ConfigMap and IngressClass reflectors against an API server on 127.0.0.1 that
+// goes away and comes back (real time: a 5 s outage; the longer ones are in the controller's
+// fault tests, on a mocked clock, with the same backoff).
+
+fn controller_configmap(snippet: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx"},
+        "data": {"allow-snippet-annotations": "true", "location-snippet": snippet}})
+}
+
+/// The API server stops for 5 s (connections refused, open watches closed) and comes back
+/// having forgotten its watch history (every watch from before gets 410). A change made right
+/// then reaches the cache within 10 s, through a re-list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configmap_cache_catches_up_within_10_s_after_the_api_server_returns() {
+    use common::fake_api::FakeApi;
+    let api = FakeApi::start_new(Duration::from_secs(3600)).await;
+    api.put("configmaps", controller_configmap("# before\n"));
+    let cache = ConfigMapCache::watch(
+        api.client(),
+        vec![("ingress-nginx".into(), "ingress-nginx-controller".into())],
+    );
+    let has = |marker: &'static str| {
+        move |s: &Arc<snippet_guard::k8s::configmap_cache::Snapshot>| {
+            s.synced && s.objects.iter().any(|o| o.json.contains(marker))
+        }
+    };
+    tokio::time::timeout(TIMEOUT, cache.wait_for(has("# before")))
+        .await
+        .expect("synced");
+    api.stop();
+    let outage_started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    api.start().await;
+    let back = Instant::now();
+    api.put("configmaps", controller_configmap("# after\n"));
+    tokio::time::timeout(TIMEOUT, cache.wait_for(has("# after")))
+        .await
+        .expect("the change arrives");
+    let recovery = back.elapsed();
+    assert!(recovery <= Duration::from_secs(10), "{recovery:?}");
+    assert!(cache.is_synced());
+    // What the server saw while it was down cannot be seen; what it saw after: a watch from
+    // before (410), a re-list, a watch.
+    let s = api.store();
+    let after: Vec<&String> = s
+        .requests
+        .iter()
+        .filter(|(t, r)| *t >= back && r.contains("configmaps"))
+        .map(|(_, r)| r)
+        .collect();
+    assert!(
+        after.iter().any(|r| r.starts_with("LIST")),
+        "re-listed after the restart: {after:?}"
+    );
+    eprintln!(
+        "outage {:?}; the change reached the cache {recovery:?} after the API server returned",
+        back - outage_started
+    );
+}

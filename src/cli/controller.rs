@@ -92,7 +92,17 @@ pub async fn client(kubeconfig: Option<&PathBuf>, context: Option<&str>) -> Resu
             .await
             .context("no Kubernetes configuration (in-cluster or kubeconfig)")?,
     };
-    Ok(kube::Client::try_from(config)?)
+    Ok(kube::Client::try_from(without_client_retries(config))?)
+}
+
+/// No retries inside the kube client: every caller retries on its own terms, visibly (the
+/// watches with [`crate::k8s::backoff`], Event writes in the queue, which counts them
+/// and honours `Retry-After`, the Lease on its renewal period). kube's built-in layer would
+/// retry a 429, 503 or 504 up to 15 times for minutes, unseen, before any of them knew.
+#[must_use]
+pub fn without_client_retries(mut config: kube::Config) -> kube::Config {
+    config.default_retry = false;
+    config
 }
 
 pub fn run(args: &ControllerArgs) -> Result<ExitStatus> {

@@ -246,9 +246,12 @@ async fn serve(args: &WebhookArgs, policy: Policy) -> Result<()> {
     let cache = if controllers.is_empty() {
         ConfigMapCache::empty()
     } else {
-        let client = kube::Client::try_default().await.context(
+        let config = kube::Config::infer().await.context(
             "cannot configure a Kubernetes client (needed to watch --controller-configmap)",
         )?;
+        // The reflectors retry on their own bounded backoff (crate::k8s::backoff).
+        let client =
+            kube::Client::try_from(crate::cli::controller::without_client_retries(config))?;
         ConfigMapCache::watch(client, controllers)
     };
     let mode = policy.mode.as_str();

@@ -235,17 +235,20 @@ impl Context {
         };
         let mut ctx = Context::new(
             Settings::default(),
-            Arc::new(RecorderPublisher(Recorder::new(client, reporter))),
+            Arc::new(RecorderPublisher(Recorder::new(
+                crate::k8s::controller::queue::throttle_aware(client),
+                reporter,
+            ))),
             config_rx,
             leader_rx,
             excluded_rx,
             Arc::new(Metrics::new()),
         );
         ctx.retry = Retry {
-            attempts: 3,
             initial_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
             requeue: Duration::from_millis(10),
+            ..Retry::default()
         };
         (
             Arc::new(ctx),

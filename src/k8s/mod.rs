@@ -9,6 +9,7 @@
 //! event.
 
 pub mod audit;
+pub mod backoff;
 pub mod configmap_cache;
 pub mod controller;
 pub mod events;

@@ -13,6 +13,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, reflector as reflect};
+
+use crate::k8s::backoff::{WatchBackoff, resilient};
 use kube::{Api, Client, Resource};
 use tokio::sync::mpsc;
 
@@ -62,8 +64,9 @@ where
 
 /// Reflect `api` (narrowed by `config`) into a store, every object passed through `trim` first.
 /// `notify` gets a signal (coalesced: a full channel already has one pending) after the first
-/// list and on every change. The watcher relists after `410 Gone` and reconnects with backoff
-/// after errors; errors are only logged, as `what`.
+/// list and on every change. The watcher relists at once after `410 Gone` and reconnects after
+/// other errors with the shared bounded backoff ([`crate::k8s::backoff::resilient`]); errors are
+/// only logged, as `what`.
 pub fn reflected<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -83,7 +86,13 @@ where
     let (store, writer) = reflector::store();
     let synced = Arc::new(AtomicBool::new(false));
     let flag = synced.clone();
-    let stream = reflect(writer, watcher::watcher(api, config).modify(trim)).default_backoff();
+    let stream = reflect(
+        writer,
+        resilient(
+            watcher::watcher(api, config).modify(trim),
+            WatchBackoff::default(),
+        ),
+    );
     let task = tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {

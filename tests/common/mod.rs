@@ -6,6 +6,8 @@
 // Each test crate uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod fake_api;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;

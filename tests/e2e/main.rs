@@ -4,4 +4,5 @@
 mod controller;
 mod install;
 mod nic;
+mod recovery;
 mod webhook;

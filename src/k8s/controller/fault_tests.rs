@@ -21,6 +21,8 @@ use crate::k8s::fixtures::{ApiServerHandle, IngressExt, mock_client};
 
 const XFP: &str = "proxy_set_header X-Forwarded-Proto $scheme;\n";
 const CLEAN: &str = "more_set_headers \"X-Frame-Options: DENY\";\n";
+const XFP_AND_REAL_IP: &str =
+    "proxy_set_header X-Forwarded-Proto $scheme;\nproxy_set_header X-Real-IP $remote_addr;\n";
 
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/";
@@ -559,4 +561,524 @@ async fn deletions_during_and_after_the_outage_publish_nothing_and_are_forgotten
         1
     );
     h.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outages, throttling and cut streams on a mocked clock (`tokio::time::pause`): a fake API
+// server with a store, a change log and a clock of its own says what a real one would, and the
+// product's wiring (the Ingress watch with its production backoff, the Controller, the Event
+// queue with the Recorder) runs against it. Every watch answer ends its stream (as a proxy that
+// cuts connections does); the watcher must resume from the resourceVersion it got.
+
+/// What the fake API server holds and has seen.
+#[derive(Debug, Default)]
+struct Fake {
+    objects: BTreeMap<String, Ingress>,
+    resource_version: u64,
+    /// (resourceVersion, type, object) of every change.
+    log: Vec<(u64, &'static str, Ingress)>,
+    /// Watches from an older resourceVersion get `410 Expired` (a restarted API server).
+    oldest: u64,
+    /// Until then every request fails as a refused connection.
+    down_until: Option<tokio::time::Instant>,
+    /// Event writes still to answer `429` with this `Retry-After`.
+    throttle: usize,
+    retry_after: u32,
+    /// Every request: (when, `LIST` / `WATCH rv` / `POST event` / `REFUSED` / `THROTTLED`).
+    requests: Vec<(tokio::time::Instant, String)>,
+    /// Event writes written: (when, regarding name, reason).
+    written: Vec<(tokio::time::Instant, String, String)>,
+    /// 429 answers: when, and about which object.
+    throttled: Vec<(tokio::time::Instant, String)>,
+}
+
+impl Fake {
+    fn put(&mut self, mut ing: Ingress, type_: &'static str) {
+        self.resource_version += 1;
+        ing.metadata.resource_version = Some(self.resource_version.to_string());
+        let name = ing.metadata.name.clone().expect("named");
+        if type_ == "DELETED" {
+            self.objects.remove(&name);
+        } else {
+            self.objects.insert(name, ing.clone());
+        }
+        self.log.push((self.resource_version, type_, ing));
+    }
+
+    fn is_down(&self) -> bool {
+        self.down_until
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+    }
+
+    fn written_about(&self, name: &str) -> Vec<String> {
+        self.written
+            .iter()
+            .filter(|(_, n, _)| n == name)
+            .map(|(_, _, r)| r.clone())
+            .collect()
+    }
+}
+
+type Shared = Arc<std::sync::Mutex<Fake>>;
+
+/// Serve `handle` from `fake` until the client goes away. Watches are held until the log has
+/// something newer for them, or until `cut_every` passes (then answered empty: a cut stream).
+async fn serve_fake(
+    mut handle: ApiServerHandle,
+    fake: Shared,
+    changed: Arc<tokio::sync::Notify>,
+    cut_every: Duration,
+) {
+    let mut held: Vec<(u64, SendResponse<Response<Body>>, tokio::time::Instant)> = Vec::new();
+    loop {
+        let next_cut = held.iter().map(|(_, _, since)| *since + cut_every).min();
+        let down_end = fake.lock().unwrap().down_until;
+        tokio::select! {
+            r = handle.next_request() => {
+                let Some((request, send)) = r else { return };
+                let now = tokio::time::Instant::now();
+                let path = request.uri().path().to_string();
+                let query = request.uri().query().unwrap_or_default().to_string();
+                if fake.lock().unwrap().is_down() {
+                    fake.lock().unwrap().requests.push((now, "REFUSED".into()));
+                    send.send_error("tcp connect error: Connection refused (os error 111)");
+                    continue;
+                }
+                if path.starts_with(EVENTS) {
+                    let throttled = {
+                        let mut f = fake.lock().unwrap();
+                        if f.throttle > 0 {
+                            f.throttle -= 1;
+                            Some(f.retry_after)
+                        } else {
+                            None
+                        }
+                    };
+                    let (published, response) = event_write(request).await.expect("an Event");
+                    let name = published.regarding.rsplit('/').next().unwrap_or_default().to_string();
+                    let mut f = fake.lock().unwrap();
+                    if let Some(after) = throttled {
+                        f.requests.push((now, "THROTTLED".into()));
+                        f.throttled.push((now, name));
+                        // As API Priority and Fairness answers: plain text and the header.
+                        send.send_response(
+                            Response::builder()
+                                .status(429)
+                                .header("Retry-After", after.to_string())
+                                .body(Body::from(b"Too many requests, please try again later.\n".to_vec()))
+                                .expect("a response"),
+                        );
+                    } else {
+                        f.requests.push((now, format!("{} event", published.method)));
+                        f.written.push((now, name, published.reason));
+                        send.send_response(response);
+                    }
+                } else if path == INGRESSES {
+                    let mut f = fake.lock().unwrap();
+                    if is_watch(&query) {
+                        let from: u64 = param(&query, "resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+                        f.requests.push((now, format!("WATCH {from}")));
+                        if from < f.oldest {
+                            send.send_response(lines(&[watch_event("ERROR", &status(410))]));
+                        } else {
+                            held.push((from, send, now));
+                        }
+                    } else {
+                        f.requests.push((now, "LIST".into()));
+                        let items: Vec<&Ingress> = f.objects.values().collect();
+                        send.send_response(json(200, &serde_json::json!({
+                            "apiVersion": "networking.k8s.io/v1", "kind": "IngressList",
+                            "metadata": {"resourceVersion": f.resource_version.to_string()},
+                            "items": items,
+                        })));
+                    }
+                } else {
+                    panic!("unexpected call {} {}", request.method(), request.uri());
+                }
+            }
+            () = changed.notified() => {}
+            () = sleep_until_opt(next_cut) => {}
+            () = sleep_until_opt(down_end.filter(|_| fake.lock().unwrap().is_down())) => {}
+        }
+        // Answer what the held watches have to say; cut the ones held too long; refuse all
+        // while down.
+        let f = fake.lock().unwrap();
+        let now = tokio::time::Instant::now();
+        let mut keep = Vec::new();
+        for (from, send, since) in held.drain(..) {
+            if f.is_down() {
+                send.send_error("connection reset by peer");
+                continue;
+            }
+            let news: Vec<serde_json::Value> = f
+                .log
+                .iter()
+                .filter(|(rv, _, _)| *rv > from)
+                .map(|(_, t, o)| watch_event(t, &to_json(o)))
+                .collect();
+            if !news.is_empty() || now >= since + cut_every {
+                send.send_response(lines(&news));
+            } else {
+                keep.push((from, send, since));
+            }
+        }
+        held = keep;
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn lines(events: &[serde_json::Value]) -> Response<Body> {
+    let mut body = Vec::new();
+    for e in events {
+        serde_json::to_writer(&mut body, e).expect("serializes");
+        body.push(b'\n');
+    }
+    Response::builder()
+        .status(200)
+        .body(Body::from(body))
+        .expect("a response")
+}
+
+/// The product's Ingress watch (production backoff) and Event queue against a [`Fake`].
+struct Cluster {
+    fake: Shared,
+    changed: Arc<tokio::sync::Notify>,
+    ctx: Arc<Context>,
+    _levers: crate::k8s::fixtures::Levers,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Cluster {
+    fn start(objects: Vec<Ingress>, cut_every: Duration) -> Self {
+        let (client, handle) = mock_client();
+        let (mut ctx, levers) =
+            Context::test_with(client.clone(), ConfigSnapshot::of(&[], &[]), true);
+        // The product's Event write policy, not the tests' millisecond one.
+        Arc::get_mut(&mut ctx).expect("not shared yet").retry = Retry::default();
+        let mut fake = Fake::default();
+        for o in objects {
+            fake.put(o, "ADDED");
+        }
+        let fake = Arc::new(std::sync::Mutex::new(fake));
+        let changed = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(serve_fake(handle, fake.clone(), changed.clone(), cut_every));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(run::ingress_scope(
+            client,
+            None,
+            ctx.clone(),
+            Arc::new(AtomicBool::new(false)),
+            crate::k8s::backoff::WatchBackoff::default,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            fake,
+            changed,
+            ctx,
+            _levers: levers,
+            _stop: stop,
+        }
+    }
+
+    fn change(&self, f: impl FnOnce(&mut Fake)) {
+        f(&mut self.fake.lock().unwrap());
+        self.changed.notify_one();
+    }
+
+    /// Wait (mocked time) until `done`; panic after an hour of mocked time.
+    async fn wait_until(&self, what: &str, done: impl Fn(&Fake) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+        while !done(&self.fake.lock().unwrap()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never: {what}: {:#?}",
+                self.fake.lock().unwrap().requests
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The API server is down for `outage`, then comes back having forgotten its watch cache (every
+/// watch from before gets 410). An Ingress created right then gets its Event within 10 s,
+/// the one reported before the outage is not reported again, and during the outage the watch
+/// retries at most every 0.5 s and at least every 3.6 s (bounded backoff, no hot loop).
+async fn recovery_after(outage: Duration) -> Duration {
+    let c = Cluster::start(vec![ingress("before", XFP, "0")], Duration::from_secs(300));
+    c.wait_until("the Event of `before`", |f| {
+        f.written_about("before").len() == 1
+    })
+    .await;
+    let start = tokio::time::Instant::now();
+    c.change(|f| f.down_until = Some(start + outage));
+    tokio::time::sleep_until(start + outage).await;
+    let back = tokio::time::Instant::now();
+    c.change(|f| {
+        f.oldest = f.resource_version + 1;
+        f.put(ingress("after", XFP, "0"), "ADDED");
+    });
+    c.wait_until("the Event of `after`", |f| {
+        f.written_about("after").len() == 1
+    })
+    .await;
+    let recovery = c.fake.lock().unwrap().written.last().expect("written").0 - back;
+    // Let everything settle, then check nothing was published twice.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let f = c.fake.lock().unwrap();
+    assert_eq!(
+        f.written_about("before"),
+        ["RedundantForwardedProto"],
+        "{:#?}",
+        f.requests
+    );
+    assert_eq!(f.written_about("after"), ["RedundantForwardedProto"]);
+    let refused: Vec<tokio::time::Instant> = f
+        .requests
+        .iter()
+        .filter(|(_, r)| r == "REFUSED")
+        .map(|(t, _)| *t)
+        .collect();
+    assert!(!refused.is_empty());
+    for pair in refused.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(500)
+                && gap <= crate::k8s::backoff::WatchBackoff::default().longest(),
+            "retry gap {gap:?} during the outage"
+        );
+    }
+    // The last try before the return is at most the longest pause before it.
+    assert!(
+        back - *refused.last().expect("some")
+            <= crate::k8s::backoff::WatchBackoff::default().longest()
+    );
+    drop(f);
+    assert_eq!(
+        c.ctx.metrics.event_drops("deleted") + c.ctx.metrics.event_drops("rejected"),
+        0
+    );
+    eprintln!(
+        "outage {outage:?}: a new Ingress's Event {recovery:?} after the API server returned"
+    );
+    recovery
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_within_10_s_after_a_5_s_outage() {
+    let r = recovery_after(Duration::from_secs(5)).await;
+    assert!(r <= Duration::from_secs(10), "{r:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_within_10_s_after_a_45_s_outage() {
+    let r = recovery_after(Duration::from_secs(45)).await;
+    assert!(r <= Duration::from_secs(10), "{r:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_within_10_s_after_a_5_min_outage() {
+    let r = recovery_after(Duration::from_secs(300)).await;
+    assert!(r <= Duration::from_secs(10), "{r:?}");
+}
+
+/// Twenty Ingresses with two findings each; the first 25 Event writes get `429` with
+/// `Retry-After: 2` (plain text, as API Priority and Fairness answers). Every finding is
+/// written exactly once, in order per object; no write is retried before its `Retry-After`;
+/// retries are counted as throttled, nothing is dropped.
+#[tokio::test(start_paused = true)]
+async fn a_429_storm_delays_event_writes_by_retry_after_without_losing_or_reordering_them() {
+    let names: Vec<String> = (0..20).map(|i| format!("app-{i:02}")).collect();
+    let objects = names
+        .iter()
+        .map(|n| ingress(n, XFP_AND_REAL_IP, "0"))
+        .collect();
+    let c = Cluster::start(objects, Duration::from_secs(300));
+    c.change(|f| {
+        f.throttle = 25;
+        f.retry_after = 2;
+    });
+    c.wait_until("40 Events", |f| f.written.len() >= 40).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    c.ctx.queue.flush().await;
+    let f = c.fake.lock().unwrap();
+    for n in &names {
+        assert_eq!(
+            f.written_about(n),
+            ["RedundantForwardedProto", "DuplicateControllerHeader"],
+            "{n}"
+        );
+    }
+    assert_eq!(f.written.len(), 40);
+    assert_eq!(f.throttled.len(), 25);
+    // No write about an object is sent within 2 s after a 429 about it.
+    for (at, name) in &f.throttled {
+        let retried = f
+            .written
+            .iter()
+            .map(|(t, n, _)| (*t, n))
+            .chain(f.throttled.iter().map(|(t, n)| (*t, n)))
+            .filter(|(t, n)| *n == name && t > at)
+            .map(|(t, _)| t)
+            .min()
+            .expect("retried");
+        assert!(
+            retried - *at >= Duration::from_secs(2),
+            "{name} retried after {:?}",
+            retried - *at
+        );
+    }
+    let m = &c.ctx.metrics;
+    assert_eq!(m.event_retries("throttled"), 25);
+    assert_eq!(m.event_retries("error"), 0);
+    for reason in ["deleted", "not_leader", "rejected"] {
+        assert_eq!(m.event_drops(reason), 0, "{reason}");
+    }
+    assert_eq!(m.events_published("Warning", "RedundantForwardedProto"), 20);
+    assert!(
+        m.encode()
+            .contains("snippet_guard_controller_event_writes_queued 0")
+    );
+}
+
+/// A proxy cuts every watch after 7 s. Over 10 minutes the watch resumes from the
+/// resourceVersion it had each time (no re-list), and nothing is published again; a change
+/// made meanwhile still arrives.
+#[tokio::test(start_paused = true)]
+async fn cut_watches_resume_from_their_resource_version_without_republishing() {
+    let c = Cluster::start(vec![ingress("web", XFP, "0")], Duration::from_secs(7));
+    c.wait_until("the first Event", |f| f.written.len() == 1)
+        .await;
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    c.change(|f| f.put(ingress("late", XFP, "0"), "ADDED"));
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let f = c.fake.lock().unwrap();
+    let lists = f.requests.iter().filter(|(_, r)| r == "LIST").count();
+    let watches: Vec<&String> = f
+        .requests
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.starts_with("WATCH"))
+        .collect();
+    assert_eq!(lists, 1, "{:#?}", f.requests);
+    assert!(watches.len() >= 80, "{}", watches.len());
+    assert!(
+        watches.iter().all(|w| *w == "WATCH 1" || *w == "WATCH 2"),
+        "{watches:?}"
+    );
+    assert_eq!(f.written_about("web"), ["RedundantForwardedProto"]);
+    assert_eq!(f.written_about("late"), ["RedundantForwardedProto"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same over a real socket, in real time: the fake API server of `tests/common/fake_api.rs`
+// on 127.0.0.1, stopped (connections refused, open watches closed) for 5 s.
+
+#[path = "../../../tests/common/fake_api.rs"]
+mod fake_api;
+
+fn ingress_json(name: &str, snippet: &str) -> serde_json::Value {
+    let mut v = to_json(&Ingress::test("shop", name).with_snippet(snippet));
+    v["apiVersion"] = "networking.k8s.io/v1".into();
+    v["kind"] = "Ingress".into();
+    v
+}
+
+/// The controller's Ingress watch and Event queue, as `run` wires them (production backoff,
+/// Event client with `Retry-After` kept), against the fake server.
+fn controller_on(api: &fake_api::FakeApi) -> (Arc<Context>, tokio::sync::oneshot::Sender<()>) {
+    let client = api.client();
+    let (ctx, levers) = Context::test_with(client.clone(), ConfigSnapshot::of(&[], &[]), true);
+    let ctx = {
+        let mut ctx = ctx;
+        Arc::get_mut(&mut ctx).expect("not shared yet").retry = Retry::default();
+        ctx
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(run::ingress_scope(
+        client,
+        None,
+        ctx.clone(),
+        Arc::new(AtomicBool::new(false)),
+        crate::k8s::backoff::WatchBackoff::default,
+        async move {
+            let _ = stopped.await;
+            drop(levers);
+        },
+    ));
+    (ctx, stop)
+}
+
+async fn wait_real(api: &fake_api::FakeApi, what: &str, done: impl Fn(&fake_api::Store) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done(&api.store()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never: {what}: {:#?}",
+            api.store().requests
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_socket_recovery_within_10_s_after_a_5_s_outage_and_429s_wait_retry_after() {
+    let api = fake_api::FakeApi::start_new(Duration::from_secs(3600)).await;
+    api.put("ingresses", ingress_json("before", XFP));
+    let (ctx, _stop) = controller_on(&api);
+    wait_real(&api, "the Event of `before`", |s| {
+        s.events_about("before").len() == 1
+    })
+    .await;
+
+    api.stop();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    api.start().await;
+    let back = std::time::Instant::now();
+    api.put("ingresses", ingress_json("after", XFP));
+    wait_real(&api, "the Event of `after`", |s| {
+        s.first_event_about("after").is_some()
+    })
+    .await;
+    let recovery = api.store().first_event_about("after").expect("written") - back;
+    assert!(recovery <= Duration::from_secs(10), "{recovery:?}");
+
+    // Throttled: the next 3 writes get 429 with Retry-After: 1.
+    api.throttle(3, 1);
+    api.put("ingresses", ingress_json("throttled", XFP_AND_REAL_IP));
+    wait_real(&api, "both Events of `throttled`", |s| {
+        s.events_about("throttled").len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = api.store();
+    assert_eq!(
+        s.events_about("before"),
+        ["RedundantForwardedProto"],
+        "not published again"
+    );
+    assert_eq!(s.events_about("after"), ["RedundantForwardedProto"]);
+    assert_eq!(
+        s.events_about("throttled"),
+        ["RedundantForwardedProto", "DuplicateControllerHeader"],
+        "in order"
+    );
+    assert_eq!(s.throttled.len(), 3);
+    let first_429 = s.throttled[0].0;
+    let written = s.first_event_about("throttled").expect("written");
+    assert!(
+        written - first_429 >= Duration::from_secs(3),
+        "three Retry-After waits of 1 s: {:?}",
+        written - first_429
+    );
+    drop(s);
+    assert_eq!(ctx.metrics.event_retries("throttled"), 3);
+    eprintln!("over a socket: recovery {recovery:?} after a 5 s outage");
 }

@@ -195,6 +195,10 @@ async fn take_over(run: &Run) {
             .await
             .expect("reconciled");
     }
+    // The Event queue writes them.
+    tokio::time::timeout(Duration::from_secs(5), run.ctx.queue.flush())
+        .await
+        .expect("the Events are written within 5 s");
 }
 
 fn events(run: &Run) -> Vec<String> {

@@ -32,6 +32,18 @@ pub struct PublishFailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabels {
+    /// `throttled` (429, or 503 with Retry-After) or `error` (no answer, 5xx).
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    /// `deleted`, `not_leader` or `rejected`.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FindingLabels {
     pub rule: String,
     pub namespace: String,
@@ -58,6 +70,16 @@ pub struct Metrics {
     pub events: Family<EventLabels, Counter>,
     /// Event writes that failed (each retry counts), by reason and HTTP status (`0`: no answer).
     pub event_failures: Family<PublishFailureLabels, Counter>,
+    /// Event writes waiting in the queue now.
+    pub event_writes_queued: Gauge,
+    /// Event writes ever queued.
+    pub event_writes_queued_total: Counter,
+    /// Event writes sent again, by reason (`throttled`, `error`).
+    pub event_write_retries: Family<RetryLabels, Counter>,
+    /// Event writes given up, by reason (`deleted`, `not_leader`, `rejected`).
+    pub event_writes_dropped: Family<DropLabels, Counter>,
+    /// Times a reconcile found the Event queue full and waited for room.
+    pub event_queue_full: Counter,
     /// Current findings, by rule and namespace (leader only).
     pub findings: Family<FindingLabels, Gauge>,
     /// 1 while this replica holds the Lease.
@@ -104,6 +126,36 @@ impl Metrics {
             "Event writes that failed, each retry counted, by reason and HTTP status (0: no answer)",
             event_failures.clone(),
         );
+        let event_writes_queued = Gauge::default();
+        registry.register(
+            "event_writes_queued",
+            "Event writes waiting in the queue",
+            event_writes_queued.clone(),
+        );
+        let event_writes_queued_total = Counter::default();
+        registry.register(
+            "event_writes_enqueued",
+            "Event writes queued since the start",
+            event_writes_queued_total.clone(),
+        );
+        let event_write_retries = Family::<RetryLabels, Counter>::default();
+        registry.register(
+            "event_write_retries",
+            "Event writes sent again, by reason (throttled: 429 or 503 with Retry-After; error: no answer or 5xx)",
+            event_write_retries.clone(),
+        );
+        let event_writes_dropped = Family::<DropLabels, Counter>::default();
+        registry.register(
+            "event_writes_dropped",
+            "Event writes given up, by reason (deleted: the object went away; not_leader; rejected: a 4xx)",
+            event_writes_dropped.clone(),
+        );
+        let event_queue_full = Counter::default();
+        registry.register(
+            "event_queue_full",
+            "Times a reconcile found the Event queue full and waited for room",
+            event_queue_full.clone(),
+        );
         let findings = Family::<FindingLabels, Gauge>::default();
         registry.register(
             "findings",
@@ -123,6 +175,11 @@ impl Metrics {
             duration,
             events,
             event_failures,
+            event_writes_queued,
+            event_writes_queued_total,
+            event_write_retries,
+            event_writes_dropped,
+            event_queue_full,
             findings,
             leader,
         }
@@ -156,6 +213,26 @@ impl Metrics {
             .filter(|l| l.starts_with("snippet_guard_controller_event_publish_failures_total{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
+    }
+
+    /// Value of `event_write_retries{reason}` (tests, benchmarks).
+    #[must_use]
+    pub fn event_retries(&self, reason: &str) -> u64 {
+        self.event_write_retries
+            .get_or_create(&RetryLabels {
+                reason: reason.to_string(),
+            })
+            .get()
+    }
+
+    /// Value of `event_writes_dropped{reason}` (tests, benchmarks).
+    #[must_use]
+    pub fn event_drops(&self, reason: &str) -> u64 {
+        self.event_writes_dropped
+            .get_or_create(&DropLabels {
+                reason: reason.to_string(),
+            })
+            .get()
     }
 
     /// Value of `findings{rule,namespace}` (tests).

@@ -13,8 +13,9 @@
 //!   change) checks the one Ingress, keeping the findings about that object
 //!   ([`judge_ingress`]); each becomes a `Warning` Event
 //!   ([`crate::k8s::events`]); when an object that had findings has none left, one `Normal`
-//!   Event says so. A failing Event write is retried with backoff and counted; when the retries
-//!   run out the reconcile fails, is counted and requeued.
+//!   Event says so. Events go through a bounded [`queue`]: in order per object, `Retry-After`
+//!   honoured, retried until written, dropped (and counted) only when the object goes away,
+//!   the Lease is lost or the API server refuses the Event itself.
 //! - **High availability**: every replica watches (warm cache), only the Lease holder
 //!   ([`crate::k8s::leader`]) reconciles; gaining the Lease re-checks everything.
 //! - **Handover** ([`handover`]): the leader keeps what it has published in a state ConfigMap;
@@ -52,6 +53,7 @@ pub mod config;
 pub mod handover;
 pub mod metrics;
 pub mod objects;
+pub mod queue;
 pub mod resources;
 pub mod run;
 pub mod server;
@@ -133,14 +135,19 @@ impl Publish for RecorderPublisher {
     }
 }
 
-/// How Event writes and failed reconciles are retried.
+/// How Event writes ([`queue`]) and failed reconciles are retried.
 #[derive(Debug, Clone)]
 pub struct Retry {
-    /// Tries per Event before the reconcile fails.
-    pub attempts: u32,
-    /// First pause between tries; doubles up to `max_delay`.
+    /// First pause before an Event write is sent again after no answer or a 5xx; doubles up
+    /// to `max_delay`. (A throttled write waits its `Retry-After` instead.)
     pub initial_delay: Duration,
     pub max_delay: Duration,
+    /// The longest `Retry-After` honoured as given (a longer one is cut to this).
+    pub max_retry_after: Duration,
+    /// Event writes that may wait; when full, reconciles wait for room.
+    pub queue_capacity: usize,
+    /// Event writes in flight at once (one per object at most).
+    pub writers: usize,
     /// When a failed reconcile runs again.
     pub requeue: Duration,
 }
@@ -148,9 +155,11 @@ pub struct Retry {
 impl Default for Retry {
     fn default() -> Self {
         Self {
-            attempts: 5,
             initial_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(60),
+            queue_capacity: 10_000,
+            writers: 4,
             requeue: Duration::from_secs(30),
         }
     }
@@ -179,6 +188,8 @@ pub struct Context {
     generation: AtomicU64,
     /// The Ingress stores, to drop inherited state about Ingresses deleted meanwhile.
     scopes: Mutex<Vec<handover::Scope>>,
+    /// Event writes on their way to the API server.
+    pub queue: queue::EventQueue,
 }
 
 impl fmt::Debug for Context {
@@ -200,6 +211,7 @@ impl Context {
         excluded: watch::Receiver<Excluded>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let queue = queue::EventQueue::new(publisher.clone(), metrics.clone());
         Self {
             settings,
             publisher,
@@ -207,6 +219,7 @@ impl Context {
             leader,
             excluded,
             metrics,
+            queue,
             retry: Retry::default(),
             reminder: Duration::from_secs(30 * 60),
             findings: Mutex::new(HashMap::new()),
@@ -275,8 +288,10 @@ impl Context {
         }
     }
 
-    /// Drop what is known about an object (deleted, excluded), without an Event.
+    /// Drop what is known about an object (deleted, excluded), without an Event; Event writes
+    /// about it still waiting are dropped.
     pub fn forget(&self, key: &ObjectRef) {
+        self.queue.cancel(key);
         self.set_findings(key, Vec::new());
     }
 
@@ -288,55 +303,10 @@ impl Context {
         }
     }
 
-    /// Write one Event, retrying with backoff; every failed try is counted.
-    pub async fn publish(&self, event: &Event, regarding: &ObjectReference) -> Result<()> {
-        let mut delay = self.retry.initial_delay;
-        let mut attempt = 1;
-        loop {
-            match self.publisher.publish(event, regarding).await {
-                Ok(()) => {
-                    self.metrics
-                        .events
-                        .get_or_create(&metrics::EventLabels {
-                            event_type: event_type(event).to_string(),
-                            reason: event.reason.clone(),
-                        })
-                        .inc();
-                    return Ok(());
-                }
-                Err(e) => {
-                    let status = match &e {
-                        kube::Error::Api(s) => s.code,
-                        _ => 0,
-                    };
-                    self.metrics
-                        .event_failures
-                        .get_or_create(&metrics::PublishFailureLabels {
-                            reason: event.reason.clone(),
-                            status: status.to_string(),
-                        })
-                        .inc();
-                    if attempt >= self.retry.attempts {
-                        return Err(Error::PublishEvent(e));
-                    }
-                    tracing::warn!(
-                        error = %e,
-                        attempt,
-                        reason = %event.reason,
-                        object = ?regarding.name,
-                        "Event write failed; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(self.retry.max_delay);
-                    attempt += 1;
-                }
-            }
-        }
-    }
-
-    /// Publish an object's findings, or the one `Normal` Event when its last findings are
-    /// gone, and remember them. Nothing when this replica does not lead. Findings the previous
-    /// leader published less than `reminder` ago, unchanged, are not published again.
+    /// Queue an object's findings as Events, or the one `Normal` Event when its last findings
+    /// are gone, and remember them; the [`queue`] writes them in order. Nothing when this
+    /// replica does not lead. Findings the previous leader published less than `reminder` ago,
+    /// unchanged, are not published again.
     pub async fn report(
         &self,
         key: &ObjectRef,
@@ -346,7 +316,7 @@ impl Context {
         if !self.is_leader() {
             return Ok(());
         }
-        let events: Vec<Event> = findings
+        let mut events: Vec<Event> = findings
             .iter()
             .map(crate::k8s::events::finding_event)
             .collect();
@@ -354,18 +324,17 @@ impl Context {
         let inherited = !events.is_empty() && self.take_inherited(key, digest);
         if inherited {
             tracing::debug!(object = %key, "findings already published by the previous leader");
-        } else {
-            for event in &events {
-                self.publish(event, regarding).await?;
-            }
+            events.clear();
         }
         let rules: Vec<&'static str> = findings.iter().map(|d| d.rule.id).collect();
         let previous = self.lock().get(key).cloned().unwrap_or_default();
         if rules.is_empty() && !previous.is_empty() {
-            self.publish(&crate::k8s::events::resolved_event(&previous), regarding)
-                .await?;
+            events.push(crate::k8s::events::resolved_event(&previous));
             tracing::info!(object = %key, "findings resolved");
         }
+        self.queue
+            .push(key, regarding, events, &self.retry, &self.leader)
+            .await;
         let published = !rules.is_empty() && !inherited;
         self.set_findings(key, rules);
         if published {
@@ -720,12 +689,12 @@ pub fn ingress_controller(
         reader,
         ctx,
         shutdown,
-        watcher::DefaultBackoff::default(),
+        crate::k8s::backoff::WatchBackoff::default(),
     )
 }
 
 /// [`ingress_controller`] pausing its triggers for `trigger_backoff` after a failed watch
-/// (kube-runtime's default: [`watcher::DefaultBackoff`]).
+/// ([`crate::k8s::backoff::NoPause`] when the trigger stream is already paced).
 pub fn ingress_controller_with(
     trigger: impl Stream<Item = Result<Ingress, watcher::Error>> + Send + 'static,
     reader: Store<Ingress>,

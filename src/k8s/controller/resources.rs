@@ -272,13 +272,18 @@ pub async fn resource_scope(
     };
     let writer = reflector::store::Writer::new(ar.clone());
     let reader = writer.as_reader();
-    let events = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    // The shared bounded backoff (re-list at once after 410); the Controller adds no pause.
+    let events = crate::k8s::backoff::resilient(
+        watcher::watcher(api, watcher::Config::default()),
+        crate::k8s::backoff::WatchBackoff::default(),
+    );
     let trigger = trigger(events, writer, ctx.clone(), ar.clone());
     let rc = Arc::new(ResourceCtx {
         ctx: ctx.clone(),
         ar: ar.clone(),
     });
     Controller::for_stream_with(trigger, reader, ar)
+        .trigger_backoff(crate::k8s::backoff::NoPause)
         .with_config(kube::runtime::controller::Config::default().concurrency(4))
         .reconcile_all_on(changes(ctx.config.clone()))
         .reconcile_all_on(changes(ctx.excluded.clone()))

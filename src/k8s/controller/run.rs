@@ -25,6 +25,7 @@ use super::handover::{self, Handover, StateStore};
 use super::server::{self, Health};
 use super::{Context, Error, Excluded, Metrics, RecorderPublisher, Result};
 use crate::engine::Settings;
+use crate::k8s::backoff::{NoPause, WatchBackoff, resilient};
 use crate::k8s::leader::{Leadership, LeaseConfig};
 
 /// Everything `snippet-guard controller` is told.
@@ -73,9 +74,11 @@ pub fn os_signal() -> ShutdownSignal {
 async fn watch_excluded(client: Client, selector: String, tx: watch::Sender<Excluded>) {
     let api: Api<PartialObjectMeta<Namespace>> = Api::all(client);
     let (reader, writer) = reflector::store();
-    let stream = watcher::watcher(api, watcher::Config::default().labels(&selector))
-        .default_backoff()
-        .reflect(writer);
+    let stream = resilient(
+        watcher::watcher(api, watcher::Config::default().labels(&selector)),
+        WatchBackoff::default(),
+    )
+    .reflect(writer);
     let mut stream = std::pin::pin!(stream);
     let mut listed = false;
     while let Some(event) = stream.next().await {
@@ -145,10 +148,11 @@ async fn config_loop(ctx: Arc<Context>, shutdown: ShutdownSignal) {
 
 /// The Ingress watch of one scope (`None`: all namespaces) and the controller it feeds:
 /// watcher -> [`super::ingress_trigger`] -> [`super::ingress_controller_with`]. After a failed
-/// list or watch, both the watcher and the controller's triggers pause for a `backoff()`
-/// (kube-runtime's default: [`watcher::DefaultBackoff`]). `synced` is set once the watch has
-/// listed. Resolves when the controller stops after `shutdown`.
-pub fn ingress_scope<B: Backoff + 'static>(
+/// list or watch the watcher pauses for `backoff()` ([`WatchBackoff`] in the product), paced by
+/// [`resilient`] (re-list at once after `410`, reset on every object); the controller's
+/// triggers add no pause of their own. `synced` is set once the watch has listed. Resolves
+/// when the controller stops after `shutdown`.
+pub fn ingress_scope<B: Backoff + Send + 'static>(
     client: Client,
     scope: Option<String>,
     ctx: Arc<Context>,
@@ -161,9 +165,9 @@ pub fn ingress_scope<B: Backoff + 'static>(
         None => Api::all(client),
     };
     let (reader, writer) = reflector::store();
-    let events = watcher::watcher(api, watcher::Config::default()).backoff(backoff());
+    let events = resilient(watcher::watcher(api, watcher::Config::default()), backoff());
     let trigger = super::ingress_trigger(events, writer, ctx.clone(), scope, synced);
-    super::ingress_controller_with(trigger, reader, ctx, shutdown, backoff())
+    super::ingress_controller_with(trigger, reader, ctx, shutdown, NoPause)
         .for_each(|()| std::future::ready(()))
 }
 
@@ -198,7 +202,10 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
     let (gate_tx, gate_rx) = watch::channel(false);
     let ctx = Arc::new(Context::new(
         opts.settings.clone(),
-        Arc::new(RecorderPublisher(Recorder::new(client.clone(), reporter))),
+        Arc::new(RecorderPublisher(Recorder::new(
+            super::queue::throttle_aware(client.clone()),
+            reporter,
+        ))),
         config_rx.clone(),
         gate_rx,
         excluded_rx.clone(),
@@ -231,7 +238,7 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
                 scope.clone(),
                 ctx.clone(),
                 synced,
-                watcher::DefaultBackoff::default,
+                WatchBackoff::default,
                 shutdown.clone(),
             )
             .boxed(),

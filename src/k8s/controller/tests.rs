@@ -78,6 +78,7 @@ async fn bad_ingress_publishes_one_warning_per_finding() {
         .expect("reconciled");
     assert_eq!(action, Action::requeue(ctx.reminder));
     timeout_after_1s(server).await.expect("scenario");
+    ctx.queue.flush().await;
     assert_eq!(
         ctx.metrics
             .events_published("Warning", "RedundantForwardedProto"),
@@ -130,6 +131,7 @@ async fn repeats_merge_into_a_series_and_a_fix_publishes_one_normal_event() {
         .await
         .expect("still clean: nothing more");
     timeout_after_1s(server).await.expect("scenario");
+    ctx.queue.flush().await;
     assert_eq!(
         ctx.metrics.events_published("Normal", "FindingsResolved"),
         1
@@ -145,15 +147,19 @@ async fn failed_event_write_is_retried_and_counted() {
     let (ctx, verifier, _levers) = Context::test(no_config());
     let server = verifier.spawn(vec![
         Scenario::EventFails(xfp_warning("shop", "django-api", 1), 500),
+        Scenario::EventFails(xfp_warning("shop", "django-api", 1), 503),
         Scenario::EventPublished(xfp_warning("shop", "django-api", 1)),
         Scenario::NoCalls,
     ]);
     let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
     reconcile(bad, ctx.clone())
         .await
-        .expect("the retry succeeds");
+        .expect("queued: the reconcile does not wait for the write");
     timeout_after_1s(server).await.expect("scenario");
-    assert_eq!(ctx.metrics.event_failures_total(), 1);
+    ctx.queue.flush().await;
+    assert_eq!(ctx.metrics.event_failures_total(), 2);
+    assert_eq!(ctx.metrics.event_retries("error"), 2);
+    assert_eq!(ctx.metrics.event_retries("throttled"), 0);
     assert_eq!(
         ctx.metrics
             .events_published("Warning", "RedundantForwardedProto"),
@@ -164,34 +170,39 @@ async fn failed_event_write_is_retried_and_counted() {
     ));
 }
 
+/// A write the API server refuses for what it is (422) is not sent again: dropped, counted and
+/// logged; the reconcile is not failed (it would only produce the same Event).
 #[tokio::test]
-async fn event_write_failing_every_time_fails_the_reconcile_without_crashing() {
+async fn a_refused_event_write_is_dropped_and_counted_without_failing_the_reconcile() {
     let (ctx, verifier, _levers) = Context::test(no_config());
     let e = xfp_warning("shop", "django-api", 1);
-    let server = verifier.spawn(vec![
-        Scenario::EventFails(e.clone(), 500),
-        Scenario::EventFails(e.clone(), 503),
-        Scenario::EventFails(e, 500),
-        Scenario::NoCalls,
-    ]);
+    let server = verifier.spawn(vec![Scenario::EventFails(e, 422), Scenario::NoCalls]);
     let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
-    let err = reconcile(bad.clone(), ctx.clone())
-        .await
-        .expect_err("retries run out");
-    assert_eq!(err.metric_label(), "publish_event");
-    let action = error_policy(bad, &err, ctx.clone());
-    assert_eq!(action, Action::requeue(ctx.retry.requeue));
+    reconcile(bad, ctx.clone()).await.expect("reconciled");
     timeout_after_1s(server).await.expect("scenario");
-    assert_eq!(ctx.metrics.event_failures_total(), 3);
-    assert!(
-        ctx.metrics
-            .encode()
-            .contains("reconcile_failures_total{kind=\"Ingress\",error=\"publish_event\"} 1")
-    );
-    assert!(
-        ctx.current_findings().is_empty(),
-        "not recorded as published"
-    );
+    ctx.queue.flush().await;
+    assert_eq!(ctx.metrics.event_failures_total(), 1);
+    assert_eq!(ctx.metrics.event_drops("rejected"), 1);
+    assert_eq!(ctx.metrics.event_retries("error"), 0);
+    assert_eq!(ctx.current_findings().len(), 1);
+}
+
+/// Writes about an object that is deleted before they are sent are dropped (counted as
+/// `deleted`), so no Event is written about an object that no longer exists.
+#[tokio::test]
+async fn writes_for_a_forgotten_object_are_dropped() {
+    let (ctx, verifier, _levers) = Context::test(no_config());
+    // The test runtime has one thread: the writers get no turn before `forget`.
+    let server = verifier.spawn(vec![Scenario::NoCalls]);
+    let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP_AND_REAL_IP));
+    reconcile(bad.clone(), ctx.clone())
+        .await
+        .expect("reconciled");
+    ctx.forget(&objects::ingress_ref(&bad));
+    timeout_after_1s(server).await.expect("scenario");
+    ctx.queue.flush().await;
+    assert_eq!(ctx.metrics.event_drops("deleted"), 2);
+    assert_eq!(ctx.queue.backlog(), 0);
 }
 
 #[tokio::test]
@@ -495,6 +506,9 @@ async fn standby_takes_over_an_expired_lease_then_publishes() {
     let ctx = Arc::new(ctx);
     let bad = Arc::new(Ingress::test("shop", "django-api").with_snippet(XFP));
     reconcile(bad, ctx.clone()).await.expect("reconciled");
+    tokio::time::timeout(std::time::Duration::from_secs(5), ctx.queue.flush())
+        .await
+        .expect("the Event is written");
     let mut lease_patches = 0;
     let mut event = None;
     while let Ok((method, path, body)) = seen_rx.try_recv() {
