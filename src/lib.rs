@@ -6,7 +6,7 @@
 //! controller, audit), which read typed API objects and hand them to the engine.
 
 pub use snippet_guard_engine::{
-    Diagnostic, ObjectRef, Settings, Severity, check, diagnostic, engine, input, model, nginx,
+    Diagnostic, ObjectRef, Settings, Severity, check, diagnostic, engine, fix, input, model, nginx,
     profile, render, rules, source, threads,
 };
 

@@ -14,6 +14,10 @@
 //! case by case. Snippets nginx rejects are tested with `nginx -t` in a config of their own; the
 //! linter must report `invalid-snippet` for them.
 //!
+//! Every case where the linter's duplicate finding has a fix is then run again as
+//! `lint --fix --unsafe-fixes` leaves it (`<case>-fixed`, the fixed snippets read back from the
+//! fixed manifest): nginx must send each header whose finding was fixed once at most.
+//!
 //! The test installs nothing. Without nginx it fails and says how to install it, unless
 //! `SNIPPET_GUARD_SKIP_NGINX=1` is set; then it prints that it is skipped. Without
 //! `.venv/bin/python` (scripts/test.sh creates it from tests/chart/requirements.txt) the gRPC cases
@@ -32,7 +36,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use snippet_guard::input::{self, Format};
-use snippet_guard::model::Workspace;
+use snippet_guard::model::{Object, Workspace};
 use snippet_guard::{Settings, check};
 
 const NGINX_CANDIDATES: [&str; 2] = ["/usr/sbin/nginx", "/usr/bin/nginx"];
@@ -1474,6 +1478,65 @@ fn lint(case: &Case, yaml: &str) -> LinterVerdict {
     v
 }
 
+/// The case as `lint --fix --unsafe-fixes` leaves it: named `<case>-fixed`, its snippets read back
+/// from the fixed manifest; and the headers whose duplicate findings were fixed. None when no
+/// duplicate finding of the case has a fix.
+fn fixed_case(case: &Case, echo: &str) -> Option<(Case, Names)> {
+    let input = snippet_guard::fix::Input {
+        name: format!("{}.yaml", case.name),
+        text: linter_input(case, echo),
+        format: Format::Yaml,
+        fixable: true,
+    };
+    let out = snippet_guard::fix::run(&[input], &Settings::default(), true);
+    let headers: Names = out
+        .fixed
+        .iter()
+        .filter(|f| DUPLICATE_RULES.contains(&f.rule.id))
+        .filter_map(|f| f.header.as_ref().map(|h| h.to_ascii_lowercase()))
+        .collect();
+    if headers.is_empty() {
+        return None;
+    }
+    let mut fixed = case.clone();
+    fixed.name = format!("{}-fixed", case.name);
+    let snippets = [
+        (format!("{PREFIX}/configuration-snippet"), Section::ConfigurationSnippet),
+        (format!("{PREFIX}/server-snippet"), Section::ServerSnippet),
+        (format!("{PREFIX}/auth-snippet"), Section::AuthSnippet),
+        ("location-snippet".to_string(), Section::LocationSnippet),
+        ("server-snippet".to_string(), Section::ConfigMapServerSnippet),
+    ];
+    for (_, section) in &snippets {
+        fixed.sections.remove(section);
+    }
+    let mut read = |entries: &[snippet_guard::model::Entry], configmap: bool| {
+        for e in entries {
+            let section = snippets.iter().find(|(key, s)| {
+                *key == e.key
+                    && matches!(s, Section::LocationSnippet | Section::ConfigMapServerSnippet)
+                        == configmap
+            });
+            if let Some((_, section)) = section {
+                // Back to the case's own placeholders, filled in again under the new name.
+                fixed
+                    .sections
+                    .insert(*section, e.value.value.replace(&case.name, "{case}"));
+            }
+        }
+    };
+    for o in &out.workspace.objects {
+        match o {
+            Object::Ingress(ing) => read(&ing.meta.annotations, false),
+            Object::ConfigMap(cm) if cm.meta.object.name == "ingress-nginx-controller" => {
+                read(&cm.data, true);
+            }
+            _ => {}
+        }
+    }
+    Some((fixed, headers))
+}
+
 // ------------------------------------------------------------------------------------------------
 // Comparing
 
@@ -1810,10 +1873,16 @@ fn nginx_agrees_with_the_linter() {
         );
     }
 
-    // 2. Everything else: one nginx for all cases.
+    // 2. Everything else, and the fixed duplicates: one nginx for all cases.
+    let fixed: Vec<(Case, Names)> = cases
+        .iter()
+        .filter(|c| c.category() != Category::Invalid)
+        .filter_map(|c| fixed_case(c, upstreams.for_case(c)))
+        .collect();
     let valid: Vec<&Case> = cases
         .iter()
         .filter(|c| c.category() != Category::Invalid)
+        .chain(fixed.iter().map(|(c, _)| c))
         .collect();
     let dir = root.join("all");
     fs::create_dir_all(dir.join("temp")).expect("create dir");
@@ -1898,6 +1967,30 @@ fn nginx_agrees_with_the_linter() {
         .unwrap_or_default();
     let mut report = String::new();
     let mut disagreements = 0;
+    // The fixed cases: the duplicates the fixes removed are gone on the wire.
+    let mut still_duplicated = Vec::new();
+    for (case, headers) in &fixed {
+        let nginx = &nginx_verdicts[&case.name];
+        let left: Names = headers.intersection(&nginx.duplicates).cloned().collect();
+        let ok = nginx.error.is_none() && left.is_empty();
+        println!(
+            "{} {:<48} {:<24} nginx: {:<36} fixed: {}",
+            if ok { "ok  " } else { "FAIL" },
+            case.name,
+            "fixed",
+            show(&nginx.duplicates),
+            show(headers)
+        );
+        if !ok {
+            still_duplicated.push(format!(
+                "{}: after the fix nginx still sends {} ({:?})\n  upstream received:\n{}",
+                case.name,
+                show(&left),
+                nginx.error,
+                indent(&nginx.head, "    | ")
+            ));
+        }
+    }
     let mut per_category: BTreeMap<Category, usize> = BTreeMap::new();
     let mut per_backend: BTreeMap<Backend, usize> = BTreeMap::new();
     for case in &cases {
@@ -1956,6 +2049,18 @@ fn nginx_agrees_with_the_linter() {
             skipped.len()
         );
     }
+    let _ = write!(
+        summary,
+        "; {} fixed cases re-run, {} still send a fixed header twice",
+        fixed.len(),
+        still_duplicated.len()
+    );
     println!("{summary}");
     assert!(disagreements == 0, "{summary}\n\n{report}");
+    assert!(
+        still_duplicated.is_empty(),
+        "{summary}\n\n{}",
+        still_duplicated.join("\n")
+    );
+    assert!(!fixed.is_empty(), "no case has a fix");
 }

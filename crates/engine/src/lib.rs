@@ -16,6 +16,7 @@
 
 pub mod diagnostic;
 pub mod engine;
+pub mod fix;
 pub mod headers;
 pub mod input;
 pub mod model;

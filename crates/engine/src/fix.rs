@@ -1,0 +1,909 @@
+//! Fixes: a rule's "remove this directive" made into byte-exact edits of the file the snippet was
+//! read from, edits applied to texts, and the re-lint loop behind `lint --fix`. No I/O here: the
+//! CLI reads and writes the files.
+//!
+//! A rule attaches a [`Fix`] whose one edit deletes the directive's bytes as the snippet's
+//! [`SourceMap`] places them. [`resolve`] then looks at how the value is written in the file and
+//! widens that to what a person would delete:
+//!
+//! - a line of a `|` or `>` block scalar (any chomping or indentation indicator), or of an
+//!   `nginx.conf`: the whole line of the file, its line break included (`\r\n` too);
+//! - a line of a double-quoted scalar or a JSON string: the escaped text and its `\n`;
+//! - a continuation line of a quoted or plain scalar written over several lines: that line;
+//! - a directive that shares its line with others: the directive and the blanks after it;
+//! - the only directive of a quoted or plain value: the whole value becomes `""`.
+//!
+//! Every edit is checked: the bytes it removes must decode to exactly the text removed from the
+//! snippet. When they do not (an escape the check does not know, a directive split over lines of
+//! a folded scalar), the finding gets no fix rather than a wrong one. A value that a YAML alias
+//! copies into other places (`&snip` ... `*snip`, or a `<<: *ann` merge) is changed everywhere
+//! by one edit: such a fix is [`Applicability::Unsafe`] and says so.
+
+use std::collections::HashMap;
+
+use crate::diagnostic::{Applicability, Diagnostic, Edit, Fix};
+use crate::engine::Settings;
+use crate::input::{self, Format};
+use crate::model::{Object, ObjectRef, Text, Workspace};
+use crate::registry::RuleMeta;
+use crate::source::{FileId, SourceMap, Span};
+
+/// The fix a rule attaches to a finding on a directive: delete it (made exact by [`resolve`]).
+#[must_use]
+pub fn remove_directive(
+    at: crate::source::Location,
+    applicability: Applicability,
+    description: impl Into<String>,
+) -> Option<Fix> {
+    (at.file != FileId::DETACHED && !at.span.is_empty()).then(|| Fix {
+        applicability,
+        description: description.into(),
+        edits: vec![Edit {
+            file: at.file,
+            span: at.span,
+            replacement: String::new(),
+        }],
+    })
+}
+
+/// How a value is written in its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    /// The value is the file's text itself (an `nginx.conf`), or a one-line plain scalar.
+    Verbatim,
+    Literal,
+    Folded,
+    Double,
+    Single,
+    Plain,
+}
+
+/// A value of a file: its decoded text and how it maps into the file.
+struct Value<'a> {
+    src: &'a str,
+    map: &'a SourceMap,
+    /// The file is an `nginx.conf`, not YAML: no quoting to keep.
+    conf: bool,
+    /// Other entries (of this object or others) read the same text through a YAML alias.
+    shared: usize,
+}
+
+fn style(raw: &str, value: &Value<'_>) -> Style {
+    let vs = value.map.value_span;
+    let text = &raw[vs.range()];
+    if value.conf {
+        return Style::Verbatim;
+    }
+    if let Some(folded) = block_header(raw, vs.start as usize) {
+        return if folded { Style::Folded } else { Style::Literal };
+    }
+    if text == value.src {
+        return Style::Verbatim;
+    }
+    match text.as_bytes().first() {
+        Some(b'"') => Style::Double,
+        Some(b'\'') => Style::Single,
+        _ => Style::Plain,
+    }
+}
+
+/// Whether the value whose first content byte is at `start` is a block scalar: the last line
+/// before it that is not blank ends with a header (`|`, `>-`, `|2+`..., then maybe a comment).
+/// `Some(true)` for a folded one. (The reader places a block scalar at its content.)
+fn block_header(raw: &str, start: usize) -> Option<bool> {
+    let mut end = raw[..start].rfind('\n')?;
+    loop {
+        let line_start = raw[..end].rfind('\n').map_or(0, |i| i + 1);
+        let line = raw[line_start..end].trim_end_matches('\r');
+        if line.trim().is_empty() {
+            end = line_start.checked_sub(1)?;
+            continue;
+        }
+        let line = match line.find(" #") {
+            Some(at) => &line[..at],
+            None => line,
+        };
+        let token = line.trim_end().rsplit([' ', '\t']).next()?;
+        let token = token.rsplit(':').next()?;
+        let mut chars = token.chars();
+        let folded = match chars.next()? {
+            '|' => false,
+            '>' => true,
+            _ => return None,
+        };
+        return chars
+            .all(|c| c.is_ascii_digit() || c == '-' || c == '+')
+            .then_some(folded);
+    }
+}
+
+/// Length in the file of the escape starting a double-quoted scalar's `\`, if known.
+fn escape_len(raw: &[u8]) -> Option<usize> {
+    match raw.get(1)? {
+        b'x' => Some(4),
+        b'u' => Some(6),
+        b'U' => Some(10),
+        b'0' | b'a' | b'b' | b't' | b'\t' | b'n' | b'v' | b'f' | b'r' | b'e' | b' ' | b'"'
+        | b'/' | b'\\' | b'N' | b'_' | b'L' | b'P' => Some(2),
+        _ => None,
+    }
+}
+
+/// Decode a piece of a double-quoted scalar that holds no line break.
+fn unescape_double(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let esc = &rest[at..];
+        let len = escape_len(esc.as_bytes())?;
+        let c = match esc.as_bytes()[1] {
+            b'0' => '\0',
+            b'a' => '\u{7}',
+            b'b' => '\u{8}',
+            b't' | b'\t' => '\t',
+            b'n' => '\n',
+            b'v' => '\u{b}',
+            b'f' => '\u{c}',
+            b'r' => '\r',
+            b'e' => '\u{1b}',
+            b'N' => '\u{85}',
+            b'_' => '\u{a0}',
+            b'L' => '\u{2028}',
+            b'P' => '\u{2029}',
+            b'x' | b'u' | b'U' => {
+                char::from_u32(u32::from_str_radix(esc.get(2..len)?, 16).ok()?)?
+            }
+            other => char::from(other),
+        };
+        out.push(c);
+        rest = &esc[len..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// Decode a piece of a scalar in `style` that holds no line break.
+fn decode(style: Style, raw: &str) -> Option<String> {
+    match style {
+        Style::Double => unescape_double(raw),
+        Style::Single => Some(raw.replace("''", "'")),
+        _ => Some(raw.to_string()),
+    }
+}
+
+/// The bytes of the file that hold the decoded bytes `a..b`, when they decode to exactly those.
+fn raw_range(raw: &str, value: &Value<'_>, style: Style, a: usize, b: usize) -> Option<(usize, usize)> {
+    let src = value.src;
+    if a >= b || b > src.len() || !src.is_char_boundary(a) || !src.is_char_boundary(b) {
+        return None;
+    }
+    let last = src[a..b].chars().next_back()?;
+    let last_at = b - last.len_utf8();
+    let start = value.map.map_offset(a as u32) as usize;
+    let last_raw = value.map.map_offset(last_at as u32) as usize;
+    let bytes = raw.as_bytes();
+    let last_len = match style {
+        Style::Double if bytes.get(last_raw) == Some(&b'\\') => escape_len(&bytes[last_raw..])?,
+        Style::Single if last == '\'' && raw[last_raw..].starts_with("''") => 2,
+        _ => last.len_utf8(),
+    };
+    let end = last_raw + last_len;
+    let vs = value.map.value_span.range();
+    if start > end || start < vs.start || end > vs.end || !raw.is_char_boundary(end) {
+        return None;
+    }
+    let piece = raw.get(start..end)?;
+    if style != Style::Verbatim && piece.contains(['\n', '\r']) {
+        return None;
+    }
+    (decode(style, piece)? == src[a..b]).then_some((start, end))
+}
+
+/// Whether `s` is blanks, optionally followed by an nginx comment.
+fn blank_or_comment(s: &str) -> bool {
+    let t = s.trim_start();
+    t.is_empty() || t.starts_with('#')
+}
+
+/// The edit that removes the directive at decoded `a..b` from `value`, if one is exact.
+fn removal(raw: &str, value: &Value<'_>, a: usize, b: usize) -> Option<(Span, String)> {
+    let src = value.src;
+    let style = style(raw, value);
+    let vs = value.map.value_span.range();
+    let ls = src[..a].rfind('\n').map_or(0, |i| i + 1);
+    let le = src[b..].find('\n').map_or(src.len(), |i| b + i);
+    let alone = src[ls..a].trim().is_empty() && blank_or_comment(&src[b..le]);
+    let rest_empty = alone && src[..ls].trim().is_empty() && src[le..].trim().is_empty();
+    let del = |s: usize, e: usize| Some((Span::new(s, e), String::new()));
+
+    // The only directive of a quoted or plain value: the value becomes empty.
+    if rest_empty && !value.conf && matches!(style, Style::Double | Style::Single | Style::Plain | Style::Verbatim) {
+        let empty = if style == Style::Single { "''" } else { "\"\"" };
+        return Some((Span::new(vs.start, vs.end), empty.to_string()));
+    }
+
+    let (da, db) = raw_range(raw, value, style, a, b)?;
+    // The directive alone on its line of the file.
+    let rs = raw[..da].rfind('\n').map_or(0, |i| i + 1);
+    let rle = raw[db..].find('\n').map_or(raw.len(), |i| db + i);
+    let before = &raw[rs..da];
+    let after = &raw[db..rle];
+    let comment_ok = matches!(style, Style::Verbatim | Style::Literal);
+    let after_ok = if comment_ok {
+        blank_or_comment(after)
+    } else {
+        after.trim().is_empty()
+    };
+    let whole_line_inside = match style {
+        // A line of content (the reader places the value at its first content byte).
+        Style::Literal | Style::Folded => {
+            rs >= raw[..vs.start].rfind('\n').map_or(0, |i| i + 1)
+        }
+        Style::Verbatim => rs >= vs.start && (value.conf || rle < vs.end),
+        // A continuation line: not the key's line, not the closing quote's.
+        Style::Double | Style::Single | Style::Plain => rs > vs.start && rle < vs.end,
+    };
+    if before.chars().all(|c| c == ' ' || c == '\t') && after_ok && whole_line_inside {
+        let end = if rle < raw.len() { rle + 1 } else { rle };
+        return del(rs, end);
+    }
+    // The decoded line with its line break (a `\n` escape), for quoted scalars.
+    if alone && matches!(style, Style::Double | Style::Verbatim) {
+        let range = if le < src.len() {
+            Some((ls, le + 1))
+        } else if ls > 0 {
+            Some((ls - 1, le))
+        } else {
+            None
+        };
+        if let Some((s, e)) = range
+            && let Some((rs, re)) = raw_range(raw, value, style, s, e)
+        {
+            return del(rs, re);
+        }
+    }
+    // The directive and the blanks after it (or before it, at the end of a line).
+    let blanks_after = src[b..le].len() - src[b..le].trim_start_matches([' ', '\t']).len();
+    let blanks_before = src[ls..a].len() - src[ls..a].trim_end_matches([' ', '\t']).len();
+    let candidates = [
+        (a, b + blanks_after),
+        (a - blanks_before, b),
+        (a, b),
+    ];
+    for (s, e) in candidates {
+        if let Some((rs, re)) = raw_range(raw, value, style, s, e) {
+            // A plain scalar must not start with an indicator once its head is gone.
+            if style == Style::Plain || (style == Style::Verbatim && !value.conf) {
+                if rs == vs.start {
+                    let next = raw[re..vs.end].chars().next();
+                    if next.is_none_or(|c| "-?:,[]{}#&*!|>'\"%@` \t".contains(c)) {
+                        continue;
+                    }
+                }
+            }
+            return del(rs, re);
+        }
+    }
+    None
+}
+
+/// Every string value read from the files of a workspace, by file, for [`resolve`].
+struct Values<'w> {
+    by_file: HashMap<FileId, Vec<&'w Text>>,
+    /// How many entries read each value span.
+    readers: HashMap<(FileId, Span), usize>,
+    confs: Vec<(FileId, SourceMap)>,
+}
+
+impl<'w> Values<'w> {
+    fn new(ws: &'w Workspace) -> Self {
+        let mut by_file: HashMap<FileId, Vec<&Text>> = HashMap::new();
+        let mut readers: HashMap<(FileId, Span), usize> = HashMap::new();
+        for o in &ws.objects {
+            let data = match o {
+                Object::ConfigMap(cm) => cm.data.as_slice(),
+                _ => &[],
+            };
+            for e in o.meta().annotations.iter().chain(data) {
+                let t = &e.value;
+                if t.map.file == FileId::DETACHED {
+                    continue;
+                }
+                let key = (t.map.file, t.map.value_span);
+                let n = readers.entry(key).or_default();
+                *n += 1;
+                if *n == 1 {
+                    by_file.entry(t.map.file).or_default().push(t);
+                }
+            }
+        }
+        let confs = ws
+            .confs
+            .iter()
+            .map(|&f| {
+                (
+                    f,
+                    SourceMap::identity(f, 0, ws.sources.get(f).text.len() as u32),
+                )
+            })
+            .collect();
+        Self {
+            by_file,
+            readers,
+            confs,
+        }
+    }
+}
+
+/// Make each finding's fix exact for the file it edits, or drop it (see the module docs).
+/// Fixes of values that other objects read through an alias become unsafe, with a note.
+pub fn resolve(ws: &Workspace, diags: &mut [Diagnostic]) {
+    if diags.iter().all(|d| d.fix.is_none()) {
+        return;
+    }
+    let values = Values::new(ws);
+    for d in diags.iter_mut() {
+        let Some(fix) = d.fix.take() else { continue };
+        if let Some((fix, shared)) = resolve_one(ws, &values, fix) {
+            if shared > 1 {
+                d.notes.push(format!(
+                    "the snippet is one YAML anchor that {shared} annotations or keys read (an alias `*name` or a `<<:` merge): the fix changes every one of them, so it is unsafe"
+                ));
+            }
+            d.fix = Some(fix);
+        }
+    }
+}
+
+fn resolve_one(ws: &Workspace, values: &Values<'_>, mut fix: Fix) -> Option<(Fix, usize)> {
+    let [edit] = fix.edits.as_slice() else {
+        return None;
+    };
+    if !edit.replacement.is_empty() || (edit.file.0 as usize) >= ws.sources.len() {
+        return None;
+    }
+    let raw = ws.sources.get(edit.file).text.as_str();
+    let value = if let Some((_, map)) = values.confs.iter().find(|(f, _)| *f == edit.file) {
+        Value {
+            src: raw,
+            map,
+            conf: true,
+            shared: 1,
+        }
+    } else {
+        let text = values
+            .by_file
+            .get(&edit.file)?
+            .iter()
+            .filter(|t| t.map.value_span.start <= edit.span.start && edit.span.end <= t.map.value_span.end)
+            .min_by_key(|t| t.map.value_span.len())?;
+        // A value that is a whole text of its own was received from the API server (`audit`),
+        // not read from a manifest: there is no file to fix.
+        if text.map.value_span == Span::new(0, raw.len()) {
+            return None;
+        }
+        Value {
+            src: &text.value,
+            map: &text.map,
+            conf: false,
+            shared: values
+                .readers
+                .get(&(edit.file, text.map.value_span))
+                .copied()
+                .unwrap_or(1),
+        }
+    };
+    let a = value.map.unmap_offset(edit.span.start)? as usize;
+    let b = value.map.unmap_offset(edit.span.end.checked_sub(1)?)? as usize + 1;
+    if !value.src.get(a..b)?.ends_with(';') {
+        return None;
+    }
+    let (span, replacement) = removal(raw, &value, a, b)?;
+    let shared = value.shared;
+    if shared > 1 {
+        fix.applicability = Applicability::Unsafe;
+    }
+    fix.edits = vec![Edit {
+        file: edit.file,
+        span,
+        replacement,
+    }];
+    Some((fix, shared))
+}
+
+/// Apply edits to `text`: identical edits once, an edit that overlaps one before it is left out
+/// (the next round of [`run`] makes it again if it still applies). Returns the new text and how
+/// many edits were applied.
+#[must_use]
+pub fn apply(text: &str, edits: &[&Edit]) -> (String, usize) {
+    let mut sorted: Vec<&Edit> = edits.to_vec();
+    sorted.sort_by_key(|e| (e.span.start, e.span.end));
+    sorted.dedup_by(|a, b| a.span == b.span && a.replacement == b.replacement);
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0usize;
+    let mut applied = 0;
+    for e in sorted {
+        let r = e.span.range();
+        if r.start < at || r.end > text.len() || !text.is_char_boundary(r.start) || !text.is_char_boundary(r.end) {
+            continue;
+        }
+        out.push_str(&text[at..r.start]);
+        out.push_str(&e.replacement);
+        at = r.end;
+        applied += 1;
+    }
+    out.push_str(&text[at..]);
+    (out, applied)
+}
+
+/// One input of [`run`].
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub name: String,
+    pub text: String,
+    pub format: Format,
+    /// Whether the text may be changed (a file that could not be read is not).
+    pub fixable: bool,
+}
+
+/// A finding a fix removed.
+#[derive(Clone, Debug)]
+pub struct Fixed {
+    pub rule: &'static RuleMeta,
+    /// Index of the input.
+    pub input: usize,
+    /// Its name.
+    pub file: String,
+    /// 1-based line in the text as it was when the fix was applied.
+    pub line: usize,
+    pub object: Option<ObjectRef>,
+    pub header: Option<String>,
+    pub applicability: Applicability,
+}
+
+impl std::fmt::Display for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.rule.id)?;
+        if let Some(h) = &self.header {
+            write!(f, " ({h})")?;
+        }
+        if let Some(o) = &self.object {
+            write!(f, " in {o}")?;
+        }
+        if self.applicability == Applicability::Unsafe {
+            f.write_str(" [unsafe fix]")?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`run`] did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The texts after the fixes, one per input.
+    pub texts: Vec<String>,
+    pub fixed: Vec<Fixed>,
+    /// The final texts read and checked again: what remains.
+    pub workspace: Workspace,
+    pub remaining: Vec<Diagnostic>,
+    /// Rounds of fixing that changed something.
+    pub rounds: usize,
+    /// The bound was reached while fixes still applied.
+    pub unfinished: bool,
+    /// Inputs whose fixes were undone because the text no longer read cleanly (never expected;
+    /// a safety net).
+    pub reverted: Vec<usize>,
+}
+
+/// Rounds of fix and re-check, at most (ruff uses 100; each round here removes every
+/// non-overlapping fixable finding, so two rounds are usual).
+pub const MAX_ROUNDS: usize = 10;
+
+fn read_all(inputs: &[(String, String, Format)]) -> Workspace {
+    let mut ws = Workspace::new();
+    for (name, text, format) in inputs {
+        input::add_text(&mut ws, name, text, *format);
+    }
+    ws
+}
+
+/// Apply fixes to `inputs` and check again, while fixes apply (at most [`MAX_ROUNDS`] rounds):
+/// safe fixes, and unsafe ones too when `unsafe_fixes`.
+#[must_use]
+pub fn run(inputs: &[Input], settings: &Settings, unsafe_fixes: bool) -> Outcome {
+    let mut texts: Vec<(String, String, Format)> = inputs
+        .iter()
+        .map(|i| (i.name.clone(), i.text.clone(), i.format))
+        .collect();
+    let allowed = |a: Applicability| a == Applicability::Safe || unsafe_fixes;
+    let mut fixed = Vec::new();
+    let mut rounds = 0;
+    let mut reverted = Vec::new();
+    let mut fixable: Vec<bool> = inputs.iter().map(|i| i.fixable).collect();
+    let mut ws = read_all(&texts);
+    let errors_before = errors_by_file(&ws, inputs.len());
+    let mut diags = crate::engine::check(&ws, settings);
+    let mut unfinished = false;
+    loop {
+        let mut by_file: Vec<Vec<&Edit>> = vec![Vec::new(); inputs.len()];
+        let mut candidates: Vec<&Diagnostic> = Vec::new();
+        for d in &diags {
+            let Some(fix) = &d.fix else { continue };
+            if !allowed(fix.applicability) {
+                continue;
+            }
+            let i = fix.edits[0].file.0 as usize;
+            if i < inputs.len() && fixable[i] {
+                by_file[i].extend(&fix.edits);
+                candidates.push(d);
+            }
+        }
+        if candidates.is_empty() {
+            break;
+        }
+        if rounds == MAX_ROUNDS {
+            unfinished = true;
+            break;
+        }
+        let mut changed = false;
+        let before = texts.clone();
+        for (i, edits) in by_file.iter().enumerate() {
+            if edits.is_empty() {
+                continue;
+            }
+            let (new, n) = apply(&texts[i].1, edits);
+            if n > 0 && new != texts[i].1 {
+                texts[i].1 = new;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+        rounds += 1;
+        let next = read_all(&texts);
+        // Safety net: a file that reads worse than before keeps its text from before this round.
+        let errors_now = errors_by_file(&next, inputs.len());
+        let mut undo = false;
+        for i in 0..inputs.len() {
+            if errors_now[i] > errors_before[i] {
+                texts[i].1.clone_from(&before[i].1);
+                fixable[i] = false;
+                reverted.push(i);
+                undo = true;
+            }
+        }
+        for d in candidates {
+            let fix = d.fix.as_ref().expect("candidates have fixes");
+            let i = fix.edits[0].file.0 as usize;
+            if texts[i].1 == before[i].1 {
+                continue;
+            }
+            fixed.push(Fixed {
+                rule: d.rule,
+                input: i,
+                file: inputs[i].name.clone(),
+                line: ws.sources.get(d.primary.file).line_of(d.primary.span.start),
+                object: d.object.clone(),
+                header: d.header.clone(),
+                applicability: fix.applicability,
+            });
+        }
+        ws = if undo { read_all(&texts) } else { next };
+        diags = crate::engine::check(&ws, settings);
+    }
+    // A snippet the fixes emptied: its key goes too, where the YAML allows it.
+    let emptied = emptied_keys(inputs, &ws, &texts, &fixable);
+    if emptied.iter().any(|e| !e.is_empty()) {
+        for (i, edits) in emptied.iter().enumerate() {
+            if !edits.is_empty() {
+                let refs: Vec<&Edit> = edits.iter().collect();
+                texts[i].1 = apply(&texts[i].1, &refs).0;
+            }
+        }
+        let next = read_all(&texts);
+        let errors_now = errors_by_file(&next, inputs.len());
+        if errors_now.iter().zip(&errors_before).all(|(n, b)| n <= b) {
+            ws = next;
+            diags = crate::engine::check(&ws, settings);
+        } else {
+            // Never expected; undo the key removals rather than break a file.
+            for (i, edits) in emptied.iter().enumerate() {
+                if !edits.is_empty() {
+                    reverted.push(i);
+                }
+            }
+        }
+    }
+    Outcome {
+        texts: texts.into_iter().map(|t| t.1).collect(),
+        fixed,
+        workspace: ws,
+        remaining: diags,
+        rounds,
+        unfinished,
+        reverted,
+    }
+}
+
+fn errors_by_file(ws: &Workspace, n: usize) -> Vec<usize> {
+    let mut out = vec![0; n];
+    for e in &ws.load_errors {
+        if let Some(c) = out.get_mut(e.location.file.0 as usize) {
+            *c += 1;
+        }
+    }
+    out
+}
+
+/// Edits that remove the annotation or ConfigMap keys whose value the fixes emptied, where the
+/// key and its value sit alone on one line of a block mapping (`key: |`, `key: ""`); in a flow
+/// mapping or JSON the empty value stays.
+fn emptied_keys(
+    inputs: &[Input],
+    ws: &Workspace,
+    texts: &[(String, String, Format)],
+    fixable: &[bool],
+) -> Vec<Vec<Edit>> {
+    let original = read_all(
+        &inputs
+            .iter()
+            .map(|i| (i.name.clone(), i.text.clone(), i.format))
+            .collect::<Vec<_>>(),
+    );
+    let had_text: std::collections::HashSet<(usize, ObjectRef, String)> = entries(&original)
+        .filter(|(_, _, _, t)| !t.value.trim().is_empty())
+        .map(|(f, o, k, _)| (f, o.clone(), k.to_string()))
+        .collect();
+    let mut readers: HashMap<(FileId, Span), usize> = HashMap::new();
+    for (_, _, _, t) in entries(ws) {
+        *readers.entry((t.map.file, t.map.value_span)).or_default() += 1;
+    }
+    let mut out: Vec<Vec<Edit>> = vec![Vec::new(); texts.len()];
+    for o in &ws.objects {
+        let data = match o {
+            Object::ConfigMap(cm) => cm.data.as_slice(),
+            _ => &[],
+        };
+        for e in o.meta().annotations.iter().chain(data) {
+            let f = e.value.map.file.0 as usize;
+            if f >= texts.len()
+                || !fixable[f]
+                || !e.value.value.trim().is_empty()
+                || !had_text.contains(&(f, o.meta().object.clone(), e.key.clone()))
+                || readers.get(&(e.value.map.file, e.value.map.value_span)).copied().unwrap_or(0) > 1
+                || e.key_location.file != e.value.map.file
+            {
+                continue;
+            }
+            if let Some(span) = key_line(&texts[f].1, e.key_location.span, e.value.map.value_span) {
+                out[f].push(Edit {
+                    file: e.value.map.file,
+                    span,
+                    replacement: String::new(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// (file index, object, key, value) of every annotation and ConfigMap entry.
+fn entries(ws: &Workspace) -> impl Iterator<Item = (usize, &ObjectRef, &str, &Text)> {
+    ws.objects.iter().flat_map(|o| {
+        let data = match o {
+            Object::ConfigMap(cm) => cm.data.as_slice(),
+            _ => &[],
+        };
+        o.meta()
+            .annotations
+            .iter()
+            .chain(data)
+            .map(move |e| (e.value.map.file.0 as usize, &o.meta().object, e.key.as_str(), &e.value))
+    })
+}
+
+/// The line of a block mapping entry `key: <empty value>` (the whole line with its break), when
+/// nothing else is on it and no line below belongs to it.
+fn key_line(text: &str, key: Span, value: Span) -> Option<Span> {
+    let k = key.range();
+    // JSON, and flow mappings, keep the key: removing an entry there means editing commas.
+    if text.trim_start().starts_with(['{', '[']) {
+        return None;
+    }
+    let start = text[..k.start].rfind('\n').map_or(0, |i| i + 1);
+    let previous = text[..start].trim_end();
+    if previous.ends_with([',', '{', '[']) {
+        return None;
+    }
+    let indent = &text[start..k.start];
+    if !indent.bytes().all(|b| b == b' ') {
+        return None;
+    }
+    let end = text[k.end..].find('\n').map_or(text.len(), |i| k.end + i);
+    // `key` then `:` then the empty value: a block header, `""` or `''`.
+    let rest = text[k.end..end].trim_end_matches('\r');
+    let rest = rest.strip_prefix(':')?.trim();
+    let rest = rest.split(" #").next().unwrap_or(rest).trim();
+    let header = rest.starts_with(['|', '>'])
+        && rest[1..].chars().all(|c| c.is_ascii_digit() || c == '-' || c == '+');
+    if !(header || rest == "\"\"" || rest == "''") {
+        return None;
+    }
+    let v = value.range();
+    if v.start < k.end || (!header && v.end > end) {
+        return None;
+    }
+    // The lines below, up to the next one at the key's indentation or less, must be blank.
+    let mut line_end = if end < text.len() { end + 1 } else { end };
+    let mut at = line_end;
+    while at < text.len() {
+        let next_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let line = &text[at..next_end];
+        if line.trim().is_empty() {
+            at = if next_end < text.len() { next_end + 1 } else { next_end };
+            continue;
+        }
+        let ind = line.len() - line.trim_start_matches(' ').len();
+        if ind > indent.len() {
+            return None;
+        }
+        break;
+    }
+    if header {
+        // Blank lines that the empty block kept stay where they are.
+        line_end = line_end.min(text.len());
+    }
+    Some(Span::new(start, line_end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: a\n  annotations:\n";
+    const TAIL: &str = "spec:\n  ingressClassName: nginx\n";
+    const KEY: &str = "    nginx.ingress.kubernetes.io/configuration-snippet: ";
+
+    /// The text after `lint --fix --unsafe-fixes`.
+    fn fixed(text: &str) -> String {
+        let input = Input {
+            name: "a.yaml".into(),
+            text: text.into(),
+            format: Format::Yaml,
+            fixable: true,
+        };
+        let out = run(&[input], &Settings::default(), true);
+        assert!(out.reverted.is_empty());
+        out.texts.into_iter().next().unwrap()
+    }
+
+    fn ingress(annotation: &str) -> String {
+        format!("{HEAD}{annotation}{TAIL}")
+    }
+
+    #[test]
+    fn a_block_scalar_line_goes_with_its_line_break() {
+        for header in ["|", "|-", "|+", "|2", ">", ">-"] {
+            let src = ingress(&format!(
+                "{KEY}{header}\n      more_set_headers \"A: b\";\n      proxy_set_header X-Forwarded-Proto $scheme;\n      more_set_headers \"C: d\";\n"
+            ));
+            assert_eq!(
+                fixed(&src),
+                src.replace("      proxy_set_header X-Forwarded-Proto $scheme;\n", ""),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_double_quoted_line_goes_with_its_escaped_line_break() {
+        let src = ingress(&format!(
+            "{KEY}\"more_set_headers \\\"A: b\\\";\\n\\tproxy_set_header X-Forwarded-Proto $scheme;\\nx_y z;\"\n"
+        ));
+        assert_eq!(
+            fixed(&src),
+            src.replace("\\tproxy_set_header X-Forwarded-Proto $scheme;\\n", "")
+        );
+        // The last line: the line break before it goes.
+        let src = ingress(&format!(
+            "{KEY}\"more_set_headers \\\"A: b\\\";\\nproxy_set_header X-Forwarded-Proto $scheme;\"\n"
+        ));
+        assert_eq!(
+            fixed(&src),
+            src.replace("\\nproxy_set_header X-Forwarded-Proto $scheme;", "")
+        );
+    }
+
+    #[test]
+    fn a_directive_sharing_its_line_goes_with_the_blanks_after_it() {
+        let src = ingress(&format!(
+            "{KEY}more_set_headers X-A; proxy_set_header X-Forwarded-Proto $scheme;  add_header X-C d;\n"
+        ));
+        assert_eq!(
+            fixed(&src),
+            src.replace("proxy_set_header X-Forwarded-Proto $scheme;  ", "")
+        );
+    }
+
+    #[test]
+    fn an_emptied_snippet_goes_with_its_key_or_leaves_an_empty_value() {
+        let other = "    a: b\n";
+        for value in [
+            "|\n      proxy_set_header X-Forwarded-Proto $scheme;\n",
+            "|-\n      proxy_set_header X-Forwarded-Proto $scheme;\n\n",
+            "\"proxy_set_header X-Forwarded-Proto $scheme;\\n\"\n",
+            "'proxy_set_header X-Forwarded-Proto $scheme;'\n",
+            "proxy_set_header X-Forwarded-Proto $scheme;\n",
+        ] {
+            let src = ingress(&format!("{other}{KEY}{value}"));
+            let out = fixed(&src);
+            assert!(
+                out == ingress(other) || out == ingress(&format!("{other}\n")),
+                "{value:?}:\n{out}"
+            );
+        }
+        // In a flow mapping the key stays, with an empty value.
+        let src = format!(
+            "kind: Ingress\napiVersion: networking.k8s.io/v1\nmetadata: {{name: a, annotations: {{nginx.ingress.kubernetes.io/configuration-snippet: \"proxy_set_header X-Forwarded-Proto $scheme;\", a: b}}}}\n{TAIL}"
+        );
+        assert_eq!(
+            fixed(&src),
+            src.replace("\"proxy_set_header X-Forwarded-Proto $scheme;\"", "\"\"")
+        );
+    }
+
+    #[test]
+    fn a_shared_anchor_is_an_unsafe_fix_that_says_so() {
+        let src = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.k8s.io/v1\n  kind: Ingress\n  metadata:\n    name: a\n    annotations:\n      nginx.ingress.kubernetes.io/configuration-snippet: &s |\n        proxy_set_header X-Forwarded-Proto $scheme;\n        more_set_headers \"A: b\";\n- apiVersion: networking.k8s.io/v1\n  kind: Ingress\n  metadata:\n    name: b\n    annotations:\n      nginx.ingress.kubernetes.io/configuration-snippet: *s\n";
+        let mut ws = Workspace::new();
+        input::add_text(&mut ws, "a.yaml", src, Format::Yaml);
+        let diags = crate::engine::check(&ws, &Settings::default());
+        assert_eq!(diags.len(), 2);
+        for d in &diags {
+            let fix = d.fix.as_ref().expect("a fix");
+            assert_eq!(fix.applicability, Applicability::Unsafe);
+            assert!(d.notes.iter().any(|n| n.contains("2 annotations")), "{:?}", d.notes);
+        }
+        assert_eq!(
+            fixed(src),
+            src.replace("        proxy_set_header X-Forwarded-Proto $scheme;\n", "")
+        );
+    }
+
+    #[test]
+    fn an_nginx_conf_line_goes_whole() {
+        let conf = "http {\n server {\n  location / {\n   set $namespace \"shop\";\n   set $ingress_name \"web\";\n   proxy_set_header X-Forwarded-Proto $pass_access_scheme;\n   proxy_set_header X-Forwarded-Proto $scheme;\r\n   proxy_pass http://u;\n  }\n }\n}\n";
+        let input = Input {
+            name: "nginx.conf".into(),
+            text: conf.into(),
+            format: Format::Conf,
+            fixable: true,
+        };
+        let out = run(&[input], &Settings::default(), false);
+        assert_eq!(
+            out.texts[0],
+            conf.replace("   proxy_set_header X-Forwarded-Proto $scheme;\r\n", "")
+        );
+        assert_eq!(out.fixed.len(), 1);
+    }
+
+    #[test]
+    fn edits_apply_once_and_overlaps_wait() {
+        let e = |s: usize, t: usize, r: &str| Edit {
+            file: FileId(0),
+            span: Span::new(s, t),
+            replacement: r.into(),
+        };
+        let (a, b, c) = (e(1, 3, ""), e(1, 3, ""), e(2, 4, "x"));
+        assert_eq!(apply("abcdef", &[&a, &b, &c]), ("adef".to_string(), 1));
+        assert_eq!(apply("abcdef", &[&e(5, 6, "Z"), &e(0, 1, "")]), ("bcdeZ".to_string(), 2));
+    }
+
+    #[test]
+    fn unknown_escapes_give_no_fix() {
+        assert_eq!(unescape_double(r"a\qb"), None);
+        assert_eq!(unescape_double(r"\u00e9\x41\n\\").as_deref(), Some("éA\n\\"));
+    }
+}
