@@ -74,7 +74,7 @@ fn style(raw: &str, value: &Value<'_>) -> Style {
     if value.conf {
         return Style::Verbatim;
     }
-    if let Some(folded) = block_header(raw, vs.start as usize) {
+    if let Some((folded, _)) = block_header(raw, vs.start as usize) {
         return if folded { Style::Folded } else { Style::Literal };
     }
     if text == value.src {
@@ -89,8 +89,8 @@ fn style(raw: &str, value: &Value<'_>) -> Style {
 
 /// Whether the value whose first content byte is at `start` is a block scalar: the last line
 /// before it that is not blank ends with a header (`|`, `>-`, `|2+`..., then maybe a comment).
-/// `Some(true)` for a folded one. (The reader places a block scalar at its content.)
-fn block_header(raw: &str, start: usize) -> Option<bool> {
+/// `Some((folded, indentation indicator))`. (The reader places a block scalar at its content.)
+fn block_header(raw: &str, start: usize) -> Option<(bool, bool)> {
     let mut end = raw[..start].rfind('\n')?;
     loop {
         let line_start = raw[..end].rfind('\n').map_or(0, |i| i + 1);
@@ -111,9 +111,11 @@ fn block_header(raw: &str, start: usize) -> Option<bool> {
             '>' => true,
             _ => return None,
         };
-        return chars
+        let rest = chars.as_str();
+        return rest
+            .chars()
             .all(|c| c.is_ascii_digit() || c == '-' || c == '+')
-            .then_some(folded);
+            .then_some((folded, rest.contains(|c: char| c.is_ascii_digit())));
     }
 }
 
@@ -200,6 +202,34 @@ fn raw_range(raw: &str, value: &Value<'_>, style: Style, a: usize, b: usize) -> 
     (decode(style, piece)? == src[a..b]).then_some((start, end))
 }
 
+/// Whether deleting the block scalar line `rs..end` (indented by `indent`) keeps the block's
+/// indentation: without an indentation indicator the first line with content sets it, and a
+/// more indented line after it would set a larger one, which the lines after that break. So
+/// the first line goes only when no line of the block is more indented (then no combination of
+/// deleted lines can change the indentation either).
+fn keeps_indentation(raw: &str, rs: usize, indent: usize, end: usize) -> bool {
+    match block_header(raw, rs) {
+        // Not the first line, or the header says the indentation.
+        None | Some((_, true)) => true,
+        Some((_, false)) => {
+            for line in raw[end..].split('\n').map(|l| l.trim_end_matches('\r')) {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let line_indent = line.len() - line.trim_start_matches(' ').len();
+                if line_indent < indent {
+                    // The block ended.
+                    return true;
+                }
+                if line_indent > indent {
+                    return false;
+                }
+            }
+            true
+        }
+    }
+}
+
 /// Whether `s` is blanks, optionally followed by an nginx comment.
 fn blank_or_comment(s: &str) -> bool {
     let t = s.trim_start();
@@ -246,6 +276,11 @@ fn removal(raw: &str, value: &Value<'_>, a: usize, b: usize) -> Option<(Span, St
     };
     if before.chars().all(|c| c == ' ' || c == '\t') && after_ok && whole_line_inside {
         let end = if rle < raw.len() { rle + 1 } else { rle };
+        if matches!(style, Style::Literal | Style::Folded)
+            && !keeps_indentation(raw, rs, before.len(), end)
+        {
+            return None;
+        }
         return del(rs, end);
     }
     // The decoded line with its line break (a `\n` escape), for quoted scalars.
@@ -413,25 +448,35 @@ fn resolve_one(ws: &Workspace, values: &Values<'_>, mut fix: Fix) -> Option<(Fix
 }
 
 /// Apply edits to `text`: identical edits once, an edit that overlaps one before it is left out
-/// (the next round of [`run`] makes it again if it still applies). Returns the new text and how
-/// many edits were applied.
+/// (the next round of [`run`] makes it again if it still applies). Returns the new text and, for
+/// each edit, whether it (or one identical to it) was applied.
 #[must_use]
-pub fn apply(text: &str, edits: &[&Edit]) -> (String, usize) {
-    let mut sorted: Vec<&Edit> = edits.to_vec();
-    sorted.sort_by_key(|e| (e.span.start, e.span.end));
-    sorted.dedup_by(|a, b| a.span == b.span && a.replacement == b.replacement);
+pub fn apply(text: &str, edits: &[&Edit]) -> (String, Vec<bool>) {
+    let mut order: Vec<usize> = (0..edits.len()).collect();
+    order.sort_by_key(|&i| (edits[i].span.start, edits[i].span.end));
+    let mut applied = vec![false; edits.len()];
     let mut out = String::with_capacity(text.len());
     let mut at = 0usize;
-    let mut applied = 0;
-    for e in sorted {
+    let mut last: Option<&Edit> = None;
+    for i in order {
+        let e = edits[i];
+        if last.is_some_and(|l| l.span == e.span && l.replacement == e.replacement) {
+            applied[i] = true;
+            continue;
+        }
         let r = e.span.range();
-        if r.start < at || r.end > text.len() || !text.is_char_boundary(r.start) || !text.is_char_boundary(r.end) {
+        if r.start < at
+            || r.end > text.len()
+            || !text.is_char_boundary(r.start)
+            || !text.is_char_boundary(r.end)
+        {
             continue;
         }
         out.push_str(&text[at..r.start]);
         out.push_str(&e.replacement);
         at = r.end;
-        applied += 1;
+        applied[i] = true;
+        last = Some(e);
     }
     out.push_str(&text[at..]);
     (out, applied)
@@ -526,20 +571,24 @@ pub fn run(inputs: &[Input], settings: &Settings, unsafe_fixes: bool) -> Outcome
     let mut diags = crate::engine::check(&ws, settings);
     let mut unfinished = false;
     loop {
-        let mut by_file: Vec<Vec<&Edit>> = vec![Vec::new(); inputs.len()];
-        let mut candidates: Vec<&Diagnostic> = Vec::new();
+        // Per file: each fix's (one) edit and the finding it fixes.
+        let mut by_file: Vec<Vec<(&Edit, &Diagnostic)>> = vec![Vec::new(); inputs.len()];
+        let mut candidates = 0;
         for d in &diags {
             let Some(fix) = &d.fix else { continue };
+            let [edit] = fix.edits.as_slice() else {
+                continue;
+            };
             if !allowed(fix.applicability) {
                 continue;
             }
-            let i = fix.edits[0].file.0 as usize;
+            let i = edit.file.0 as usize;
             if i < inputs.len() && fixable[i] {
-                by_file[i].extend(&fix.edits);
-                candidates.push(d);
+                by_file[i].push((edit, d));
+                candidates += 1;
             }
         }
-        if candidates.is_empty() {
+        if candidates == 0 {
             break;
         }
         if rounds == MAX_ROUNDS {
@@ -548,14 +597,23 @@ pub fn run(inputs: &[Input], settings: &Settings, unsafe_fixes: bool) -> Outcome
         }
         let mut changed = false;
         let before = texts.clone();
+        let mut done: Vec<(usize, &Diagnostic)> = Vec::new();
         for (i, edits) in by_file.iter().enumerate() {
             if edits.is_empty() {
                 continue;
             }
-            let (new, n) = apply(&texts[i].1, edits);
-            if n > 0 && new != texts[i].1 {
+            let refs: Vec<&Edit> = edits.iter().map(|(e, _)| *e).collect();
+            let (new, applied) = apply(&texts[i].1, &refs);
+            if new != texts[i].1 {
                 texts[i].1 = new;
                 changed = true;
+                done.extend(
+                    edits
+                        .iter()
+                        .zip(applied)
+                        .filter(|(_, a)| *a)
+                        .map(|((_, d), _)| (i, *d)),
+                );
             }
         }
         if !changed {
@@ -574,9 +632,8 @@ pub fn run(inputs: &[Input], settings: &Settings, unsafe_fixes: bool) -> Outcome
                 undo = true;
             }
         }
-        for d in candidates {
+        for (i, d) in done {
             let fix = d.fix.as_ref().expect("candidates have fixes");
-            let i = fix.edits[0].file.0 as usize;
             if texts[i].1 == before[i].1 {
                 continue;
             }
@@ -596,6 +653,7 @@ pub fn run(inputs: &[Input], settings: &Settings, unsafe_fixes: bool) -> Outcome
     // A snippet the fixes emptied: its key goes too, where the YAML allows it.
     let emptied = emptied_keys(inputs, &ws, &texts, &fixable);
     if emptied.iter().any(|e| !e.is_empty()) {
+        let kept = texts.clone();
         for (i, edits) in emptied.iter().enumerate() {
             if !edits.is_empty() {
                 let refs: Vec<&Edit> = edits.iter().collect();
@@ -609,6 +667,7 @@ pub fn run(inputs: &[Input], settings: &Settings, unsafe_fixes: bool) -> Outcome
             diags = crate::engine::check(&ws, settings);
         } else {
             // Never expected; undo the key removals rather than break a file.
+            texts = kept;
             for (i, edits) in emptied.iter().enumerate() {
                 if !edits.is_empty() {
                     reverted.push(i);
@@ -752,8 +811,8 @@ fn key_line(text: &str, key: Span, value: Span) -> Option<Span> {
         break;
     }
     if header {
-        // Blank lines that the empty block kept stay where they are.
-        line_end = line_end.min(text.len());
+        // The blank lines below were the empty block's: they go with it.
+        line_end = at;
     }
     Some(Span::new(start, line_end))
 }
@@ -897,8 +956,14 @@ mod tests {
             replacement: r.into(),
         };
         let (a, b, c) = (e(1, 3, ""), e(1, 3, ""), e(2, 4, "x"));
-        assert_eq!(apply("abcdef", &[&a, &b, &c]), ("adef".to_string(), 1));
-        assert_eq!(apply("abcdef", &[&e(5, 6, "Z"), &e(0, 1, "")]), ("bcdeZ".to_string(), 2));
+        assert_eq!(
+            apply("abcdef", &[&a, &b, &c]),
+            ("adef".to_string(), vec![true, true, false])
+        );
+        assert_eq!(
+            apply("abcdef", &[&e(5, 6, "Z"), &e(0, 1, "")]),
+            ("bcdeZ".to_string(), vec![true, true])
+        );
     }
 
     #[test]
