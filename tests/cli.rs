@@ -105,7 +105,9 @@ fn json_has_exactly_the_documented_shape() {
     );
     // The fix: delete line 13 with its line break, bytes of the file as read.
     let text = std::fs::read_to_string("examples/original-report.yaml").unwrap();
-    let line = text.find("      proxy_set_header X-Forwarded-Proto").unwrap();
+    let line = text
+        .find("      proxy_set_header X-Forwarded-Proto")
+        .unwrap();
     let end = line + text[line..].find('\n').unwrap() + 1;
     assert_eq!(
         d["fix"],
@@ -392,7 +394,11 @@ fn unsafe_fixes_only_when_asked_and_the_exit_code_says_what_remains() {
     std::fs::write(&path, yaml).unwrap();
     let p = path.to_str().unwrap();
     let o = run(&["lint", p]);
-    assert!(stdout(&o).contains("[unsafe fix available]"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("[unsafe fix available]"),
+        "{}",
+        stdout(&o)
+    );
     let o = run(&["lint", "--fix", p]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), yaml);
@@ -414,10 +420,23 @@ fn diff_prints_a_unified_diff_and_writes_nothing() {
     let o = run(&["lint", "--diff", p]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.starts_with(&format!("--- a/{p}\n+++ b/{p}\n@@ -10,7 +10,6 @@\n")), "{out}");
-    assert!(out.contains("\n-      proxy_set_header X-Forwarded-Proto $scheme;\n"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with(['-', '+'])).count(), 3, "{out}");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("would fix 1 finding in 1 file; 0 would remain"));
+    assert!(
+        out.starts_with(&format!("--- a/{p}\n+++ b/{p}\n@@ -10,7 +10,6 @@\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n-      proxy_set_header X-Forwarded-Proto $scheme;\n"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with(['-', '+'])).count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("would fix 1 finding in 1 file; 0 would remain")
+    );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
@@ -443,11 +462,15 @@ fn fix_never_edits_standard_input_unless_it_is_the_only_input() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(
         stdout(&o),
-        String::from_utf8_lossy(&yaml).replace("      proxy_set_header X-Forwarded-Proto $scheme;\n", "")
+        String::from_utf8_lossy(&yaml)
+            .replace("      proxy_set_header X-Forwarded-Proto $scheme;\n", "")
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("fixed 1 finding"));
     // With files besides: refused.
-    let o = run_stdin(&["lint", "--fix", "-", "examples/original-report.yaml"], &yaml);
+    let o = run_stdin(
+        &["lint", "--fix", "-", "examples/original-report.yaml"],
+        &yaml,
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("never edits standard input"));
 }

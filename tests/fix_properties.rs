@@ -34,7 +34,11 @@ const KEY: &str = "nginx.ingress.kubernetes.io/configuration-snippet";
 
 #[derive(Clone, Copy, Debug)]
 enum Style {
-    Block { folded: bool, chomp: &'static str, indicator: bool },
+    Block {
+        folded: bool,
+        chomp: &'static str,
+        indicator: bool,
+    },
     Double,
     Single,
     Plain,
@@ -44,13 +48,16 @@ enum Style {
 
 fn style() -> impl Strategy<Value = Style> {
     prop_oneof![
-        (any::<bool>(), prop::sample::select(vec!["", "-", "+"]), any::<bool>()).prop_map(
-            |(folded, chomp, indicator)| Style::Block {
+        (
+            any::<bool>(),
+            prop::sample::select(vec!["", "-", "+"]),
+            any::<bool>()
+        )
+            .prop_map(|(folded, chomp, indicator)| Style::Block {
                 folded,
                 chomp,
                 indicator
-            }
-        ),
+            }),
         Just(Style::Double),
         Just(Style::Single),
         Just(Style::Plain),
@@ -71,7 +78,12 @@ fn plain_ok(s: &str) -> bool {
 
 /// A manifest (head, value, tail): the head ends with the annotation's key, the value is the
 /// snippet as the style writes it. None when the style cannot write this snippet.
-fn manifest(snippet: &str, style: Style, other_annotation: bool, docs: bool) -> Option<(String, String, String)> {
+fn manifest(
+    snippet: &str,
+    style: Style,
+    other_annotation: bool,
+    docs: bool,
+) -> Option<(String, String, String)> {
     let before = if docs {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: default}\ndata: {k: \"proxy_set_header X-Forwarded-Proto $scheme;\"}\n---\n"
     } else {
@@ -140,7 +152,9 @@ fn manifest(snippet: &str, style: Style, other_annotation: bool, docs: bool) -> 
                 ""
             };
             Some((
-                format!("{before}apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: p, namespace: default, annotations: {{{KEY}: "),
+                format!(
+                    "{before}apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: p, namespace: default, annotations: {{{KEY}: "
+                ),
                 value,
                 format!("{other}}}}}\nspec: {{ingressClassName: nginx}}\n{after}"),
             ))
@@ -153,7 +167,9 @@ fn manifest(snippet: &str, style: Style, other_annotation: bool, docs: bool) -> 
                 ""
             };
             Some((
-                format!("{{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\",\n \"metadata\": {{\"name\": \"p\", \"namespace\": \"default\", \"annotations\": {{\"{KEY}\": "),
+                format!(
+                    "{{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\",\n \"metadata\": {{\"name\": \"p\", \"namespace\": \"default\", \"annotations\": {{\"{KEY}\": "
+                ),
                 value,
                 format!("{other}}}}},\n \"spec\": {{\"ingressClassName\": \"nginx\"}}}}\n"),
             ))

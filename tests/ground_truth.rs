@@ -1501,11 +1501,17 @@ fn fixed_case(case: &Case, echo: &str) -> Option<(Case, Names)> {
     let mut fixed = case.clone();
     fixed.name = format!("{}-fixed", case.name);
     let snippets = [
-        (format!("{PREFIX}/configuration-snippet"), Section::ConfigurationSnippet),
+        (
+            format!("{PREFIX}/configuration-snippet"),
+            Section::ConfigurationSnippet,
+        ),
         (format!("{PREFIX}/server-snippet"), Section::ServerSnippet),
         (format!("{PREFIX}/auth-snippet"), Section::AuthSnippet),
         ("location-snippet".to_string(), Section::LocationSnippet),
-        ("server-snippet".to_string(), Section::ConfigMapServerSnippet),
+        (
+            "server-snippet".to_string(),
+            Section::ConfigMapServerSnippet,
+        ),
     ];
     for (_, section) in &snippets {
         fixed.sections.remove(section);
@@ -1514,8 +1520,10 @@ fn fixed_case(case: &Case, echo: &str) -> Option<(Case, Names)> {
         for e in entries {
             let section = snippets.iter().find(|(key, s)| {
                 *key == e.key
-                    && matches!(s, Section::LocationSnippet | Section::ConfigMapServerSnippet)
-                        == configmap
+                    && matches!(
+                        s,
+                        Section::LocationSnippet | Section::ConfigMapServerSnippet
+                    ) == configmap
             });
             if let Some((_, section)) = section {
                 // Back to the case's own placeholders, filled in again under the new name.

@@ -163,17 +163,26 @@ fn fixtures_fix_byte_for_byte() {
                     outcome.unfinished
                 );
                 // What was fixed is gone, and nothing left has a fix that would apply.
-                let allowed = |a| kind == "unsafe-fixed" || a == snippet_guard::diagnostic::Applicability::Safe;
+                let allowed = |a| {
+                    kind == "unsafe-fixed" || a == snippet_guard::diagnostic::Applicability::Safe
+                };
                 if let Some(d) = outcome
                     .remaining
                     .iter()
                     .find(|d| d.fix.as_ref().is_some_and(|f| allowed(f.applicability)))
                 {
-                    failures.push(format!("{}: {kind}: a fix is left: {}", path.display(), d.one_line()));
+                    failures.push(format!(
+                        "{}: {kind}: a fix is left: {}",
+                        path.display(),
+                        d.one_line()
+                    ));
                 }
                 if kind == "unsafe-fixed" && *got == safe.texts[0] {
                     if expected.exists() {
-                        failures.push(format!("{}: same as the safe fix, remove it", expected.display()));
+                        failures.push(format!(
+                            "{}: same as the safe fix, remove it",
+                            expected.display()
+                        ));
                     }
                     continue;
                 }

@@ -154,9 +154,15 @@ fn a_fix_is_a_byte_region_replacement_of_the_same_artifact() {
         let len = region["byteLength"].as_u64().unwrap() as usize;
         // The deleted bytes are whole lines holding the finding's line.
         let deleted = String::from_utf8_lossy(&text[start..start + len]).into_owned();
-        assert!(deleted.ends_with('\n') && (start == 0 || text[start - 1] == b'\n'), "{deleted:?}");
+        assert!(
+            deleted.ends_with('\n') && (start == 0 || text[start - 1] == b'\n'),
+            "{deleted:?}"
+        );
         assert!(deleted.contains("proxy_set_header"), "{deleted:?}");
-        assert!(matches!(r["properties"]["fixApplicability"].as_str(), Some("safe" | "unsafe")));
+        assert!(matches!(
+            r["properties"]["fixApplicability"].as_str(),
+            Some("safe" | "unsafe")
+        ));
     }
     assert!(fixes > 0, "no fix in the examples' SARIF");
 }

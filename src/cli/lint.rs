@@ -194,9 +194,7 @@ fn report_to(
         OutputFormat::Json => render::json::render(&report),
         OutputFormat::Sarif => render::sarif::render(&report),
     };
-    if let Err(e) = sink
-        .write_all(text.as_bytes())
-        .and_then(|()| sink.flush())
+    if let Err(e) = sink.write_all(text.as_bytes()).and_then(|()| sink.flush())
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
         return Err(e.into());
@@ -322,7 +320,11 @@ fn fix(args: &LintArgs, ws: Workspace, settings: &Settings) -> Result<ExitStatus
         if name == input::STDIN_NAME {
             continue;
         }
-        if let Err(e) = write_back(std::path::Path::new(name), &inputs[i].text, &outcome.texts[i]) {
+        if let Err(e) = write_back(
+            std::path::Path::new(name),
+            &inputs[i].text,
+            &outcome.texts[i],
+        ) {
             eprintln!("snippet-guard: {name} not fixed: {e:#}");
             failed = true;
         }
@@ -396,13 +398,25 @@ fn write_back(path: &std::path::Path, was: &str, now: &str) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut attempt = 0u32;
     let (tmp, mut file) = loop {
-        let tmp = dir.join(format!(".{file_name}.snippet-guard-{}-{attempt}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+        let tmp = dir.join(format!(
+            ".{file_name}.snippet-guard-{}-{attempt}.tmp",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
             Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1
+            }
             Err(e) => return Err(e).context("cannot create a temporary file beside it"),
         }
     };
@@ -415,7 +429,9 @@ fn write_back(path: &std::path::Path, was: &str, now: &str) -> Result<()> {
         std::fs::set_permissions(&tmp, meta.permissions())?;
         // The last look before the rename: a write in between is not overwritten.
         if std::fs::read(path)? != current {
-            return Err(std::io::Error::other("it changed while the fix was written; run again"));
+            return Err(std::io::Error::other(
+                "it changed while the fix was written; run again",
+            ));
         }
         std::fs::rename(&tmp, path)
     })();
@@ -436,7 +452,10 @@ mod tests {
         let path = dir.path().join("a.yaml");
         std::fs::write(&path, "a: 2\n").unwrap();
         let e = write_back(&path, "a: 1\n", "a: 3\n").unwrap_err();
-        assert!(format!("{e:#}").contains("changed since it was read"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("changed since it was read"),
+            "{e:#}"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a: 2\n");
         write_back(&path, "a: 2\n", "a: 3\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a: 3\n");

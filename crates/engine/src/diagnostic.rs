@@ -50,6 +50,29 @@ pub struct Fix {
     pub edits: Vec<Edit>,
 }
 
+impl Fix {
+    /// The fix that deletes the directive at `at` (in a snippet or an `nginx.conf`): the bytes
+    /// the snippet's map places it at, which `edit::resolve` makes into exactly the
+    /// edit a person would make (the whole line, its escaped line break...) or drops. None for a
+    /// value that is not in a file.
+    #[must_use]
+    pub fn remove_directive(
+        at: Location,
+        applicability: Applicability,
+        description: impl Into<String>,
+    ) -> Option<Fix> {
+        (at.file != FileId::DETACHED && !at.span.is_empty()).then(|| Fix {
+            applicability,
+            description: description.into(),
+            edits: vec![Edit {
+                file: at.file,
+                span: at.span,
+                replacement: String::new(),
+            }],
+        })
+    }
+}
+
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod diagnostic;
+pub mod edit;
 pub mod engine;
 pub mod fix;
 pub mod headers;

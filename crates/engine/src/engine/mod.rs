@@ -348,6 +348,6 @@ pub fn check_with(context: &Context, ws: &Workspace) -> Vec<Diagnostic> {
     }
     // Two Ingresses can each cause the same finding on a ConfigMap line.
     sort_dedup(&mut out);
-    crate::fix::resolve(ws, &mut out);
+    crate::edit::resolve(ws, &mut out);
     out
 }

@@ -415,7 +415,7 @@ impl HeaderLine {
         if u.from_header_map {
             return None;
         }
-        crate::fix::remove_directive(u.location, applicability, "remove this line")
+        Fix::remove_directive(u.location, applicability, "remove this line")
     }
 
     /// The diagnostic skeleton for a finding on this (user) line.

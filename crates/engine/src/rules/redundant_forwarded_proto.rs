@@ -1,6 +1,6 @@
 use crate::diagnostic::Diagnostic;
 use crate::rules::{
-    LocationModel, declare_rule, joined, remove_advice, removal_applicability, when_both_sent,
+    LocationModel, declare_rule, joined, removal_applicability, remove_advice, when_both_sent,
 };
 
 declare_rule! {
