@@ -234,7 +234,7 @@ proptest! {
         let after = check(&again, &Settings::default());
         prop_assert_eq!(after.len() + out.fixed.len(), before.len(), "\n--- from\n{}\n--- to\n{}", text, fixed);
         let allowed = |d: &snippet_guard::Diagnostic| d.fix.as_ref().is_some_and(|f| unsafe_fixes || f.applicability == snippet_guard::diagnostic::Applicability::Safe);
-        prop_assert!(!after.iter().any(allowed), "{:?}", after.iter().filter(|d| allowed(d)).map(|d| d.one_line()).collect::<Vec<_>>());
+        prop_assert!(!after.iter().any(allowed), "{:?}", after.iter().filter(|d| allowed(d)).map(snippet_guard::Diagnostic::one_line).collect::<Vec<_>>());
 
         // Only the snippet's bytes changed (or, emptied, it went with its key's line).
         if fixed.starts_with(&head) {

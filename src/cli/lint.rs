@@ -415,7 +415,7 @@ fn write_back(path: &std::path::Path, was: &str, now: &str) -> Result<()> {
         {
             Ok(f) => break (tmp, f),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1
+                attempt += 1;
             }
             Err(e) => return Err(e).context("cannot create a temporary file beside it"),
         }

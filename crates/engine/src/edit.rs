@@ -295,13 +295,15 @@ fn removal(raw: &str, value: &Value<'_>, a: usize, b: usize) -> Option<(Span, St
     for (s, e) in candidates {
         if let Some((rs, re)) = raw_range(raw, value, style, s, e) {
             // A plain scalar must not start with an indicator once its head is gone.
-            if style == Style::Plain || (style == Style::Verbatim && !value.conf) {
-                if rs == vs.start {
-                    let next = raw[re..vs.end].chars().next();
-                    if next.is_none_or(|c| "-?:,[]{}#&*!|>'\"%@` \t".contains(c)) {
-                        continue;
-                    }
-                }
+            let plain = style == Style::Plain || (style == Style::Verbatim && !value.conf);
+            if plain
+                && rs == vs.start
+                && raw[re..vs.end]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| "-?:,[]{}#&*!|>'\"%@` \t".contains(c))
+            {
+                continue;
             }
             return del(rs, re);
         }
