@@ -385,6 +385,8 @@ fn status(ws: &Workspace, diags: &[crate::Diagnostic], out: &OutputArgs) -> Exit
 fn write_back(path: &std::path::Path, was: &str, now: &str) -> Result<()> {
     use anyhow::Context as _;
     const BOM: &[u8] = "\u{feff}".as_bytes();
+    // A symbolic link stays one: the file it points to is replaced.
+    let path = &std::fs::canonicalize(path).context("cannot read it again")?;
     let current = std::fs::read(path).context("cannot read it again")?;
     let (bom, body) = match current.strip_prefix(BOM) {
         Some(rest) => (true, rest),
@@ -460,6 +462,24 @@ mod tests {
         write_back(&path, "a: 2\n", "a: 3\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a: 3\n");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_stays_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.yaml");
+        let link = dir.path().join("link.yaml");
+        std::fs::write(&target, "a: 1\n").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_back(&link, "a: 1\n", "a: 2\n").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "a: 2\n");
     }
 
     #[cfg(unix)]
