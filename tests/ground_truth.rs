@@ -1533,14 +1533,28 @@ fn fixed_case(case: &Case, echo: &str) -> Option<(Case, Names)> {
             }
         }
     };
+    let mut header_map = None;
     for o in &out.workspace.objects {
         match o {
             Object::Ingress(ing) => read(&ing.meta.annotations, false),
             Object::ConfigMap(cm) if cm.meta.object.name == "ingress-nginx-controller" => {
                 read(&cm.data, true);
             }
+            Object::ConfigMap(cm) if cm.meta.object.name == "custom-headers" => {
+                let lines: Vec<String> = cm
+                    .data
+                    .iter()
+                    .map(|e| format!("{}: {}", e.key, e.value.value))
+                    .collect();
+                header_map = Some(lines.join("\n"));
+            }
             _ => {}
         }
+    }
+    if let Some(lines) = header_map
+        && fixed.sections.contains_key(&Section::ProxySetHeaders)
+    {
+        fixed.sections.insert(Section::ProxySetHeaders, lines);
     }
     Some((fixed, headers))
 }

@@ -51,7 +51,8 @@ pub struct Fix {
 }
 
 impl Fix {
-    /// The fix that deletes the directive at `at` (in a snippet or an `nginx.conf`): the bytes
+    /// The fix that deletes the directive at `at` (in a snippet or an `nginx.conf`; for an entry
+    /// of the `proxy-set-headers` ConfigMap, `at` is its key and the entry goes): the bytes
     /// the snippet's map places it at, which `edit::resolve` makes into exactly the
     /// edit a person would make (the whole line, its escaped line break...) or drops. None for a
     /// value that is not in a file.

@@ -311,9 +311,71 @@ fn removal(raw: &str, value: &Value<'_>, a: usize, b: usize) -> Option<(Span, St
     None
 }
 
+/// The lines of a block mapping entry `key: value` (with their line breaks) when the entry has
+/// them to itself: its key starts its line, and its value ends on that line or is a block scalar
+/// whose lines are all indented more than the key. None in JSON and flow mappings, where removing
+/// an entry means editing commas.
+#[must_use]
+pub fn entry_lines(text: &str, key: Span, value: Span) -> Option<Span> {
+    let k = key.range();
+    if text.trim_start().starts_with(['{', '[']) {
+        return None;
+    }
+    let start = text[..k.start].rfind('\n').map_or(0, |i| i + 1);
+    if text[..start].trim_end().ends_with([',', '{', '[']) {
+        return None;
+    }
+    let indent = &text[start..k.start];
+    if !indent.bytes().all(|b| b == b' ') {
+        return None;
+    }
+    let end = text[k.end..].find('\n').map_or(text.len(), |i| k.end + i);
+    let next_line = if end < text.len() { end + 1 } else { end };
+    let rest = text[k.end..end].trim_end_matches('\r').strip_prefix(':')?;
+    let head = rest.split(" #").next().unwrap_or(rest).trim();
+    let header = head.starts_with(['|', '>'])
+        && head[1..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == '+');
+    let v = value.range();
+    if v.start < k.end {
+        return None;
+    }
+    if !header {
+        // The value is on the key's line, and nothing but a comment follows it.
+        if v.start > end || v.end > end {
+            return None;
+        }
+        let after = text[v.end..end].trim_end_matches('\r').trim();
+        if !(after.is_empty() || after.starts_with('#')) {
+            return None;
+        }
+        return Some(Span::new(start, next_line));
+    }
+    // A block scalar: its lines, up to the next one at the key's indentation or less.
+    let mut at = next_line;
+    while at < text.len() {
+        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let line = text[at..line_end].trim_end_matches('\r');
+        let ind = line.len() - line.trim_start_matches(' ').len();
+        if !line.trim().is_empty() && ind <= indent.len() {
+            break;
+        }
+        at = if line_end < text.len() {
+            line_end + 1
+        } else {
+            line_end
+        };
+    }
+    Some(Span::new(start, at))
+}
+
 /// Every string value read from the files of a workspace, by file, for [`resolve`].
 struct Values<'w> {
     by_file: HashMap<FileId, Vec<&'w Text>>,
+    /// Each entry by the place of its key: its value's span, and how many entries read the key
+    /// there (more than one through an alias or a merge).
+    keys: HashMap<(FileId, Span), (Span, usize)>,
     /// How many entries read each value span.
     readers: HashMap<(FileId, Span), usize>,
     confs: Vec<(FileId, SourceMap)>,
@@ -323,6 +385,7 @@ impl<'w> Values<'w> {
     fn new(ws: &'w Workspace) -> Self {
         let mut by_file: HashMap<FileId, Vec<&Text>> = HashMap::new();
         let mut readers: HashMap<(FileId, Span), usize> = HashMap::new();
+        let mut keys: HashMap<(FileId, Span), (Span, usize)> = HashMap::new();
         for o in &ws.objects {
             let data = match o {
                 Object::ConfigMap(cm) => cm.data.as_slice(),
@@ -332,6 +395,11 @@ impl<'w> Values<'w> {
                 let t = &e.value;
                 if t.map.file == FileId::DETACHED {
                     continue;
+                }
+                if e.key_location.file == t.map.file {
+                    keys.entry((t.map.file, e.key_location.span))
+                        .or_insert((t.map.value_span, 0))
+                        .1 += 1;
                 }
                 let key = (t.map.file, t.map.value_span);
                 let n = readers.entry(key).or_default();
@@ -353,6 +421,7 @@ impl<'w> Values<'w> {
             .collect();
         Self {
             by_file,
+            keys,
             readers,
             confs,
         }
@@ -387,6 +456,19 @@ fn resolve_one(ws: &Workspace, values: &Values<'_>, mut fix: Fix) -> Option<(Fix
         return None;
     }
     let raw = ws.sources.get(edit.file).text.as_str();
+    // A key of the `proxy-set-headers` ConfigMap: the entry goes, line and all.
+    if let Some(&(value_span, shared)) = values.keys.get(&(edit.file, edit.span)) {
+        let span = entry_lines(raw, edit.span, value_span)?;
+        if shared > 1 {
+            fix.applicability = Applicability::Unsafe;
+        }
+        fix.edits = vec![Edit {
+            file: edit.file,
+            span,
+            replacement: String::new(),
+        }];
+        return Some((fix, shared));
+    }
     let value = if let Some((_, map)) = values.confs.iter().find(|(f, _)| *f == edit.file) {
         Value {
             src: raw,

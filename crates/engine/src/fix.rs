@@ -271,7 +271,9 @@ fn emptied_keys(
             {
                 continue;
             }
-            if let Some(span) = key_line(&texts[f].1, e.key_location.span, e.value.map.value_span) {
+            if let Some(span) =
+                crate::edit::entry_lines(&texts[f].1, e.key_location.span, e.value.map.value_span)
+            {
                 out[f].push(Edit {
                     file: e.value.map.file,
                     span,
@@ -299,66 +301,6 @@ fn entries(ws: &Workspace) -> impl Iterator<Item = (usize, &ObjectRef, &str, &Te
             )
         })
     })
-}
-
-/// The line of a block mapping entry `key: <empty value>` (the whole line with its break), when
-/// nothing else is on it and no line below belongs to it.
-fn key_line(text: &str, key: Span, value: Span) -> Option<Span> {
-    let k = key.range();
-    // JSON, and flow mappings, keep the key: removing an entry there means editing commas.
-    if text.trim_start().starts_with(['{', '[']) {
-        return None;
-    }
-    let start = text[..k.start].rfind('\n').map_or(0, |i| i + 1);
-    let previous = text[..start].trim_end();
-    if previous.ends_with([',', '{', '[']) {
-        return None;
-    }
-    let indent = &text[start..k.start];
-    if !indent.bytes().all(|b| b == b' ') {
-        return None;
-    }
-    let end = text[k.end..].find('\n').map_or(text.len(), |i| k.end + i);
-    // `key` then `:` then the empty value: a block header, `""` or `''`.
-    let rest = text[k.end..end].trim_end_matches('\r');
-    let rest = rest.strip_prefix(':')?.trim();
-    let rest = rest.split(" #").next().unwrap_or(rest).trim();
-    let header = rest.starts_with(['|', '>'])
-        && rest[1..]
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '-' || c == '+');
-    if !(header || rest == "\"\"" || rest == "''") {
-        return None;
-    }
-    let v = value.range();
-    if v.start < k.end || (!header && v.end > end) {
-        return None;
-    }
-    // The lines below, up to the next one at the key's indentation or less, must be blank.
-    let mut line_end = if end < text.len() { end + 1 } else { end };
-    let mut at = line_end;
-    while at < text.len() {
-        let next_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        let line = &text[at..next_end];
-        if line.trim().is_empty() {
-            at = if next_end < text.len() {
-                next_end + 1
-            } else {
-                next_end
-            };
-            continue;
-        }
-        let ind = line.len() - line.trim_start_matches(' ').len();
-        if ind > indent.len() {
-            return None;
-        }
-        break;
-    }
-    if header {
-        // The blank lines below were the empty block's: they go with it.
-        line_end = at;
-    }
-    Some(Span::new(start, line_end))
 }
 
 #[cfg(test)]

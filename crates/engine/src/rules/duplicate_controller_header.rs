@@ -40,7 +40,8 @@ declare_rule! {
     /// value. `lint --fix` removes it when the line sends the controller's own value
     /// (`X-Real-IP $remote_addr`); with another value (`Host $host` against `$best_http_host`)
     /// the fix is unsafe (`--unsafe-fixes`): a backend that read the last copy sees the
-    /// controller's value afterwards. An entry of the `proxy-set-headers` ConfigMap gets no fix.
+    /// controller's value afterwards. For an entry of the `proxy-set-headers` ConfigMap the fix
+    /// removes the entry.
     ///
     /// ## Known limits
     /// The custom-default-backend headers (`X-Code`, `X-Namespace`, ...) depend on endpoints at run

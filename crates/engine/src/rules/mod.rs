@@ -407,15 +407,17 @@ impl HeaderLine {
         })
     }
 
-    /// The fix that deletes this (user) line of a snippet or an `nginx.conf`; none for an entry
-    /// of the `proxy-set-headers` ConfigMap.
+    /// The fix that deletes this (user) line of a snippet or an `nginx.conf`, or this entry of
+    /// the `proxy-set-headers` ConfigMap.
     #[must_use]
     pub fn removal(&self, applicability: Applicability) -> Option<Fix> {
         let u = self.user()?;
-        if u.from_header_map {
-            return None;
-        }
-        Fix::remove_directive(u.location, applicability, "remove this line")
+        let what = if u.from_header_map {
+            "remove this key"
+        } else {
+            "remove this line"
+        };
+        Fix::remove_directive(u.location, applicability, what)
     }
 
     /// The diagnostic skeleton for a finding on this (user) line.
