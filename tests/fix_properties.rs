@@ -17,7 +17,7 @@ use snippet_guard::{Settings, check};
 
 /// Lines a snippet is made of: safe and unsafe fixes, findings without a fix, and lines the
 /// fixes must leave alone.
-const LINES: [&str; 10] = [
+const LINES: [&str; 11] = [
     "proxy_set_header X-Forwarded-Proto $scheme;",
     "proxy_set_header X-Real-IP $remote_addr;",
     "proxy_set_header Host $host;",
@@ -28,6 +28,7 @@ const LINES: [&str; 10] = [
     "proxy_set_header X-Forwarded-Proto https; more_set_headers \"A: b\";",
     "  proxy_set_header X-Forwarded-Proto $scheme;  # indented, with a comment",
     "",
+    "proxy_set_header X-Forwarded-Proto\n    https;",
 ];
 
 const KEY: &str = "nginx.ingress.kubernetes.io/configuration-snippet";

@@ -216,6 +216,39 @@ fn keeps_indentation(raw: &str, rs: usize, indent: usize, end: usize) -> bool {
     }
 }
 
+/// The bytes of a `|` block scalar that hold a directive written over several lines (`a..b` of
+/// the value): each of its lines verbatim, and between them only line breaks and indentation,
+/// as many line breaks as the value has.
+fn literal_lines(raw: &str, value: &Value<'_>, a: usize, b: usize) -> Option<(usize, usize)> {
+    let mut first = None;
+    let mut last: Option<usize> = None;
+    let mut breaks = 0;
+    let mut at = a;
+    for piece in value.src[a..b].split('\n') {
+        let end = at + piece.len();
+        // Blanks at the start of a line are the block's indentation as much as the value's.
+        let text_at = end - piece.trim_start_matches(' ').len();
+        if text_at == end {
+            breaks += 1;
+        } else {
+            let (rs, re) = raw_range(raw, value, Style::Literal, text_at, end)?;
+            if let Some(previous) = last {
+                let between = raw.get(previous..rs)?;
+                if !between.chars().all(|c| matches!(c, '\n' | '\r' | ' '))
+                    || between.matches('\n').count() != breaks
+                {
+                    return None;
+                }
+            }
+            first.get_or_insert(rs);
+            last = Some(re);
+            breaks = 1;
+        }
+        at = end + 1;
+    }
+    Some((first?, last?))
+}
+
 /// Whether `s` is blanks, optionally followed by an nginx comment.
 fn blank_or_comment(s: &str) -> bool {
     let t = s.trim_start();
@@ -245,7 +278,13 @@ fn removal(raw: &str, value: &Value<'_>, a: usize, b: usize) -> Option<(Span, St
         return Some((Span::new(vs.start, vs.end), empty.to_string()));
     }
 
-    let (da, db) = raw_range(raw, value, style, a, b)?;
+    let (da, db) = match raw_range(raw, value, style, a, b) {
+        Some(r) => r,
+        None if style == Style::Literal && src[a..b].contains('\n') => {
+            literal_lines(raw, value, a, b)?
+        }
+        None => return None,
+    };
     // The directive alone on its line of the file.
     let rs = raw[..da].rfind('\n').map_or(0, |i| i + 1);
     let rle = raw[db..].find('\n').map_or(raw.len(), |i| db + i);

@@ -344,6 +344,23 @@ mod tests {
     }
 
     #[test]
+    fn a_directive_over_several_lines_of_a_block_goes_with_all_of_them() {
+        let src = ingress(&format!(
+            "{KEY}|\n      more_set_headers \"A: b\";\n      proxy_set_header X-Forwarded-Proto\n\n          $scheme;\n      more_set_headers \"C: d\";\n"
+        ));
+        assert_eq!(
+            fixed(&src),
+            src.replace(
+                "      proxy_set_header X-Forwarded-Proto\n\n          $scheme;\n",
+                ""
+            )
+        );
+        // Folded, the line breaks are spaces: no exact edit, no fix.
+        let folded = src.replace(": |\n", ": >\n");
+        assert_eq!(fixed(&folded), folded);
+    }
+
+    #[test]
     fn a_double_quoted_line_goes_with_its_escaped_line_break() {
         let src = ingress(&format!(
             "{KEY}\"more_set_headers \\\"A: b\\\";\\n\\tproxy_set_header X-Forwarded-Proto $scheme;\\nx_y z;\"\n"
