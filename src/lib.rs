@@ -6,8 +6,8 @@
 //! controller, audit), which read typed API objects and hand them to the engine.
 
 pub use snippet_guard_engine::{
-    Diagnostic, ObjectRef, Settings, Severity, check, diagnostic, engine, input, model, nginx,
-    profile, render, rules, settings, source, threads,
+    Diagnostic, ObjectRef, Settings, Severity, check, diagnostic, edit, engine, fix, input, model,
+    nginx, profile, render, rules, settings, source, threads,
 };
 
 pub mod cli;

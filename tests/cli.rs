@@ -93,6 +93,7 @@ fn json_has_exactly_the_documented_shape() {
             "end_column",
             "end_line",
             "file",
+            "fix",
             "help",
             "line",
             "message",
@@ -101,6 +102,20 @@ fn json_has_exactly_the_documented_shape() {
             "severity",
             "source"
         ]
+    );
+    // The fix: delete line 13 with its line break, bytes of the file as read.
+    let text = std::fs::read_to_string("examples/original-report.yaml").unwrap();
+    let line = text
+        .find("      proxy_set_header X-Forwarded-Proto")
+        .unwrap();
+    let end = line + text[line..].find('\n').unwrap() + 1;
+    assert_eq!(
+        d["fix"],
+        serde_json::json!({
+            "applicability": "safe",
+            "description": "remove this line",
+            "edits": [{"file": "examples/original-report.yaml", "start": line, "end": end, "replacement": ""}],
+        })
     );
     assert_eq!(
         keys(&d["object"]),
@@ -337,4 +352,125 @@ fn renamed_as_a_kubectl_plugin_it_runs_the_same() {
         "{help}"
     );
     assert!(help.contains("--all-namespaces"), "{help}");
+}
+
+/// A copy of a file in a temporary directory.
+fn scratch(from: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(Path::new(from).file_name().unwrap());
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(from), &path).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn fix_rewrites_the_file_and_exits_on_what_remains() {
+    let (_dir, path) = scratch("examples/original-report.yaml");
+    let before = std::fs::read_to_string(&path).unwrap();
+    let o = run(&["lint", "--fix", path.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("fixed 1 finding:"), "{out}");
+    assert!(out.contains("0 errors, 0 warnings"), "{out}");
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        after,
+        before.replace("      proxy_set_header X-Forwarded-Proto $scheme;\n", "")
+    );
+    // Nothing left to fix: the file stays as it is.
+    let o = run(&["lint", "--fix", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert_eq!(left.len(), 1);
+}
+
+#[test]
+fn unsafe_fixes_only_when_asked_and_the_exit_code_says_what_remains() {
+    // `https` is not the controller's value: an unsafe fix.
+    let yaml = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: a\n  annotations:\n    nginx.ingress.kubernetes.io/configuration-snippet: |\n      proxy_set_header X-Forwarded-Proto https;\n      more_set_headers \"X-A: b\";\nspec:\n  ingressClassName: nginx\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let p = path.to_str().unwrap();
+    let o = run(&["lint", p]);
+    assert!(
+        stdout(&o).contains("[unsafe fix available]"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["lint", "--fix", p]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), yaml);
+    let o = run(&["lint", "--fix", "--unsafe-fixes", p]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        yaml.replace("      proxy_set_header X-Forwarded-Proto https;\n", "")
+    );
+    let o = run(&["lint", "--unsafe-fixes", p]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn diff_prints_a_unified_diff_and_writes_nothing() {
+    let (_dir, path) = scratch("examples/original-report.yaml");
+    let before = std::fs::read(&path).unwrap();
+    let p = path.to_str().unwrap();
+    let o = run(&["lint", "--diff", p]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.starts_with(&format!("--- a/{p}\n+++ b/{p}\n@@ -10,7 +10,6 @@\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n-      proxy_set_header X-Forwarded-Proto $scheme;\n"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with(['-', '+'])).count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("would fix 1 finding in 1 file; 0 would remain")
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn fix_keeps_crlf_and_a_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crlf.yaml");
+    let yaml = "\u{feff}apiVersion: networking.k8s.io/v1\r\nkind: Ingress\r\nmetadata:\r\n  name: a\r\n  annotations:\r\n    nginx.ingress.kubernetes.io/configuration-snippet: |\r\n      proxy_set_header X-Forwarded-Proto $scheme;\r\n      more_set_headers \"X-A: b\";\r\nspec:\r\n  ingressClassName: nginx\r\n";
+    std::fs::write(&path, yaml).unwrap();
+    let o = run(&["lint", "--fix", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        yaml.replace("      proxy_set_header X-Forwarded-Proto $scheme;\r\n", "")
+    );
+}
+
+#[test]
+fn fix_never_edits_standard_input_unless_it_is_the_only_input() {
+    let yaml = std::fs::read("examples/original-report.yaml").unwrap();
+    // `--fix -`: the fixed document on stdout, the report on stderr.
+    let o = run_stdin(&["lint", "--fix", "-"], &yaml);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o),
+        String::from_utf8_lossy(&yaml)
+            .replace("      proxy_set_header X-Forwarded-Proto $scheme;\n", "")
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fixed 1 finding"));
+    // With files besides: refused.
+    let o = run_stdin(
+        &["lint", "--fix", "-", "examples/original-report.yaml"],
+        &yaml,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("never edits standard input"));
 }

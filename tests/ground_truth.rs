@@ -22,6 +22,10 @@
 //! case by case. Snippets nginx rejects are tested with `nginx -t` in a config of their own; the
 //! linter must report `invalid-snippet` for them.
 //!
+//! Every case where the linter's duplicate finding has a fix is then run again as
+//! `lint --fix --unsafe-fixes` leaves it (`<case>-fixed`, the fixed snippets read back from the
+//! fixed manifest): nginx must send each header whose finding was fixed once at most.
+//!
 //! The test installs nothing. Without nginx it fails and says how to install it, unless
 //! `SNIPPET_GUARD_SKIP_NGINX=1` is set; then it prints that it is skipped. Without
 //! `.venv/bin/python` (scripts/test.sh creates it from tests/chart/requirements.txt) the gRPC cases
@@ -40,7 +44,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use snippet_guard::input::{self, Format};
-use snippet_guard::model::Workspace;
+use snippet_guard::model::{Object, Workspace};
 use snippet_guard::{Settings, check};
 
 const NGINX_CANDIDATES: [&str; 2] = ["/usr/sbin/nginx", "/usr/bin/nginx"];
@@ -1852,6 +1856,91 @@ fn lint(case: &Case, yaml: &str) -> LinterVerdict {
     v
 }
 
+/// The case as `lint --fix --unsafe-fixes` leaves it: named `<case>-fixed`, its snippets read back
+/// from the fixed manifest; and the headers whose duplicate findings were fixed. None when no
+/// duplicate finding of the case has a fix.
+fn fixed_case(case: &Case, echo: &str) -> Option<(Case, Names)> {
+    // The fixed snippets are read back from ingress-nginx's annotations and ConfigMaps.
+    if case.controller().is_nic() {
+        return None;
+    }
+    let input = snippet_guard::fix::Input {
+        name: format!("{}.yaml", case.name),
+        text: linter_input(case, echo),
+        format: Format::Yaml,
+        fixable: true,
+    };
+    let out = snippet_guard::fix::run(&[input], &Settings::default(), true);
+    let headers: Names = out
+        .fixed
+        .iter()
+        .filter(|f| DUPLICATE_RULES.contains(&f.rule.id))
+        .filter_map(|f| f.header.as_ref().map(|h| h.to_ascii_lowercase()))
+        .collect();
+    if headers.is_empty() {
+        return None;
+    }
+    let mut fixed = case.clone();
+    fixed.name = format!("{}-fixed", case.name);
+    let snippets = [
+        (
+            format!("{PREFIX}/configuration-snippet"),
+            Section::ConfigurationSnippet,
+        ),
+        (format!("{PREFIX}/server-snippet"), Section::ServerSnippet),
+        (format!("{PREFIX}/auth-snippet"), Section::AuthSnippet),
+        ("location-snippet".to_string(), Section::LocationSnippet),
+        (
+            "server-snippet".to_string(),
+            Section::ConfigMapServerSnippet,
+        ),
+    ];
+    for (_, section) in &snippets {
+        fixed.sections.remove(section);
+    }
+    let mut read = |entries: &[snippet_guard::model::Entry], configmap: bool| {
+        for e in entries {
+            let section = snippets.iter().find(|(key, s)| {
+                *key == e.key
+                    && matches!(
+                        s,
+                        Section::LocationSnippet | Section::ConfigMapServerSnippet
+                    ) == configmap
+            });
+            if let Some((_, section)) = section {
+                // Back to the case's own placeholders, filled in again under the new name.
+                fixed
+                    .sections
+                    .insert(*section, e.value.value.replace(&case.name, "{case}"));
+            }
+        }
+    };
+    let mut header_map = None;
+    for o in &out.workspace.objects {
+        match o {
+            Object::Ingress(ing) => read(&ing.meta.annotations, false),
+            Object::ConfigMap(cm) if cm.meta.object.name == "ingress-nginx-controller" => {
+                read(&cm.data, true);
+            }
+            Object::ConfigMap(cm) if cm.meta.object.name == "custom-headers" => {
+                let lines: Vec<String> = cm
+                    .data
+                    .iter()
+                    .map(|e| format!("{}: {}", e.key, e.value.value))
+                    .collect();
+                header_map = Some(lines.join("\n"));
+            }
+            _ => {}
+        }
+    }
+    if let Some(lines) = header_map
+        && fixed.sections.contains_key(&Section::ProxySetHeaders)
+    {
+        fixed.sections.insert(Section::ProxySetHeaders, lines);
+    }
+    Some((fixed, headers))
+}
+
 // ------------------------------------------------------------------------------------------------
 // Comparing
 
@@ -2392,11 +2481,19 @@ fn nginx_agrees_with_the_linter() {
         );
     }
 
-    // 2. Everything else: one nginx per controller (its own http block) for all its cases.
+    // 2. Everything else, and the fixed duplicates: one nginx per controller (its own http
+    // block) for all its cases.
+    let fixed: Vec<(Case, Names)> = cases
+        .iter()
+        .filter(|c| c.category() != Category::Invalid)
+        .filter_map(|c| fixed_case(c, upstreams.for_case(c)))
+        .collect();
     for nic in [false, true] {
         let valid: Vec<&Case> = cases
             .iter()
-            .filter(|c| c.category() != Category::Invalid && c.controller().is_nic() == nic)
+            .filter(|c| c.category() != Category::Invalid)
+            .chain(fixed.iter().map(|(c, _)| c))
+            .filter(|c| c.controller().is_nic() == nic)
             .collect();
         let name = if nic { "nic" } else { "ingress-nginx" };
         nginx_verdicts.extend(serve_cases(
@@ -2417,6 +2514,30 @@ fn nginx_agrees_with_the_linter() {
         .unwrap_or_default();
     let mut report = String::new();
     let mut disagreements = 0;
+    // The fixed cases: the duplicates the fixes removed are gone on the wire.
+    let mut still_duplicated = Vec::new();
+    for (case, headers) in &fixed {
+        let nginx = &nginx_verdicts[&case.name];
+        let left: Names = headers.intersection(&nginx.duplicates).cloned().collect();
+        let ok = nginx.error.is_none() && left.is_empty();
+        println!(
+            "{} {:<48} {:<24} nginx: {:<36} fixed: {}",
+            if ok { "ok  " } else { "FAIL" },
+            case.name,
+            "fixed",
+            show(&nginx.duplicates),
+            show(headers)
+        );
+        if !ok {
+            still_duplicated.push(format!(
+                "{}: after the fix nginx still sends {} ({:?})\n  upstream received:\n{}",
+                case.name,
+                show(&left),
+                nginx.error,
+                indent(&nginx.head, "    | ")
+            ));
+        }
+    }
     let mut per_category: BTreeMap<Category, usize> = BTreeMap::new();
     let mut per_backend: BTreeMap<Backend, usize> = BTreeMap::new();
     let mut per_controller: BTreeMap<Controller, usize> = BTreeMap::new();
@@ -2482,6 +2603,18 @@ fn nginx_agrees_with_the_linter() {
             skipped.len()
         );
     }
+    let _ = write!(
+        summary,
+        "; {} fixed cases re-run, {} still send a fixed header twice",
+        fixed.len(),
+        still_duplicated.len()
+    );
     println!("{summary}");
     assert!(disagreements == 0, "{summary}\n\n{report}");
+    assert!(
+        still_duplicated.is_empty(),
+        "{summary}\n\n{}",
+        still_duplicated.join("\n")
+    );
+    assert!(!fixed.is_empty(), "no case has a fix");
 }

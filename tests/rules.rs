@@ -1,9 +1,13 @@
 //! Fixture walker: every file in `tests/fixtures/<rule-id>/` that does not end in `_ok` must make
 //! that rule fire (its rendered diagnostics are snapshot-tested); every `_ok` file must not.
-//! Every rule must have both kinds of fixture and every documentation heading.
+//! Every rule must have both kinds of fixture and every documentation heading. Beside every firing
+//! fixture `<name>.<ext>`, `<name>.fixed.<ext>` is the file after `lint --fix`, byte for byte, and
+//! `<name>.unsafe-fixed.<ext>` the file after `lint --fix --unsafe-fixes` when that differs
+//! (`SNIPPET_GUARD_UPDATE_FIXED=1` writes them; review the diff).
 
 use std::path::{Path, PathBuf};
 
+use snippet_guard::fix;
 use snippet_guard::input::{Format, add_text};
 use snippet_guard::model::Workspace;
 use snippet_guard::render::{Report, text};
@@ -26,9 +30,18 @@ fn fixtures(rule: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("dir entry").path())
+        .filter(|p| fixed_kind(p).is_none())
         .collect();
     files.sort();
     files
+}
+
+/// `fixed` or `unsafe-fixed` for the expected output of a fix, else none.
+fn fixed_kind(path: &Path) -> Option<&'static str> {
+    let stem = path.file_stem()?.to_str()?;
+    ["unsafe-fixed", "fixed"]
+        .into_iter()
+        .find(|k| stem.ends_with(&format!(".{k}")))
 }
 
 fn lint(path: &Path) -> (Workspace, Vec<snippet_guard::Diagnostic>) {
@@ -94,6 +107,7 @@ fn fixtures_fire_or_stay_silent() {
                 load_errors: &ws.load_errors,
                 files: ws.files,
                 objects: ws.objects.len() + ws.confs.len(),
+                fixed: &[],
             };
             let rendered = text::render(&report, false);
             let mut settings = insta::Settings::clone_current();
@@ -103,4 +117,93 @@ fn fixtures_fire_or_stay_silent() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The name `lint` reports a fixture under, relative to the crate.
+fn display_name(path: &Path) -> String {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .expect("inside the crate")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn fixtures_fix_byte_for_byte() {
+    let update = std::env::var_os("SNIPPET_GUARD_UPDATE_FIXED").is_some();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for rule in ALL {
+        for path in fixtures(rule.id) {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            if stem.ends_with("_ok") {
+                continue;
+            }
+            let ext = path.extension().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).expect("fixture is UTF-8");
+            let input = fix::Input {
+                name: display_name(&path),
+                text: text.clone(),
+                format: if ext == "conf" {
+                    Format::Conf
+                } else {
+                    Format::Yaml
+                },
+                fixable: true,
+            };
+            let safe = fix::run(std::slice::from_ref(&input), &Settings::default(), false);
+            let all = fix::run(std::slice::from_ref(&input), &Settings::default(), true);
+            for (kind, outcome) in [("fixed", &safe), ("unsafe-fixed", &all)] {
+                let expected = path.with_file_name(format!("{stem}.{kind}.{ext}"));
+                let got = &outcome.texts[0];
+                assert!(
+                    outcome.reverted.is_empty() && !outcome.unfinished,
+                    "{}: {kind}: reverted {:?}, unfinished {}",
+                    path.display(),
+                    outcome.reverted,
+                    outcome.unfinished
+                );
+                // What was fixed is gone, and nothing left has a fix that would apply.
+                let allowed = |a| {
+                    kind == "unsafe-fixed" || a == snippet_guard::diagnostic::Applicability::Safe
+                };
+                if let Some(d) = outcome
+                    .remaining
+                    .iter()
+                    .find(|d| d.fix.as_ref().is_some_and(|f| allowed(f.applicability)))
+                {
+                    failures.push(format!(
+                        "{}: {kind}: a fix is left: {}",
+                        path.display(),
+                        d.one_line()
+                    ));
+                }
+                if kind == "unsafe-fixed" && *got == safe.texts[0] {
+                    if expected.exists() {
+                        failures.push(format!(
+                            "{}: same as the safe fix, remove it",
+                            expected.display()
+                        ));
+                    }
+                    continue;
+                }
+                if update {
+                    std::fs::write(&expected, got).expect("write the fixed file");
+                    continue;
+                }
+                compared += 1;
+                match std::fs::read(&expected) {
+                    Ok(want) if want == got.as_bytes() => {}
+                    Ok(want) => failures.push(format!(
+                        "{}: differs from the fix of {}:\n--- expected\n{}\n--- got\n{got}",
+                        expected.display(),
+                        path.display(),
+                        String::from_utf8_lossy(&want)
+                    )),
+                    Err(e) => failures.push(format!("{}: {e}", expected.display())),
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(update || compared > 40, "{compared} fixed files compared");
 }

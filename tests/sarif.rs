@@ -131,6 +131,42 @@ fn uris_are_valid_and_name_one_file() {
     );
 }
 
+#[test]
+fn a_fix_is_a_byte_region_replacement_of_the_same_artifact() {
+    let c = cases();
+    let v = sarif(&c, "examples");
+    let results = v["runs"][0]["results"].as_array().unwrap();
+    let mut fixes = 0;
+    for r in results {
+        let Some(fix) = r["fixes"].get(0) else {
+            continue;
+        };
+        fixes += 1;
+        let change = &fix["artifactChanges"][0];
+        assert_eq!(
+            change["artifactLocation"]["uri"],
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        );
+        let uri = change["artifactLocation"]["uri"].as_str().unwrap();
+        let text = std::fs::read(repo().join(uri)).unwrap();
+        let region = &change["replacements"][0]["deletedRegion"];
+        let start = region["byteOffset"].as_u64().unwrap() as usize;
+        let len = region["byteLength"].as_u64().unwrap() as usize;
+        // The deleted bytes are whole lines holding the finding's line.
+        let deleted = String::from_utf8_lossy(&text[start..start + len]).into_owned();
+        assert!(
+            deleted.ends_with('\n') && (start == 0 || text[start - 1] == b'\n'),
+            "{deleted:?}"
+        );
+        assert!(deleted.contains("proxy_set_header"), "{deleted:?}");
+        assert!(matches!(
+            r["properties"]["fixApplicability"].as_str(),
+            Some("safe" | "unsafe")
+        ));
+    }
+    assert!(fixes > 0, "no fix in the examples' SARIF");
+}
+
 /// The JSON output's column of the first finding, and the text output's `--> file:line:column`.
 fn json_and_text_columns(dir: &Path, file: &str) -> (u64, String) {
     let o = run(dir, &["lint", "--format", "json", file], None);

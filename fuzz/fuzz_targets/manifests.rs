@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         load_errors: &ws.load_errors,
         files: ws.files,
         objects: ws.objects.len(),
+        fixed: &[],
     };
     let _ = text::render(&report, false);
     let _ = json::render(&report);

@@ -187,10 +187,40 @@ pub struct LintArgs {
     pub check: CheckArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub fix: FixArgs,
+}
+
+/// Options of `lint` that change files.
+#[derive(Debug, Clone, Args)]
+pub struct FixArgs {
+    /// Apply the safe fixes in place, check again while fixes apply, and report what remains.
+    /// Files are written through a temporary file and a rename; a file that changed since it was
+    /// read is left alone. With `-` as the only path, the fixed standard input is printed to
+    /// stdout (and the report to stderr).
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix or --diff, apply the unsafe fixes too (they can change what a backend receives).
+    #[arg(long)]
+    pub unsafe_fixes: bool,
+    /// Print the fixes as a unified diff and write nothing.
+    #[arg(long, conflicts_with = "fix")]
+    pub diff: bool,
 }
 
 /// Print the report of a checked workspace and return the exit status.
 pub fn report(ws: &Workspace, diags: &[crate::Diagnostic], out: &OutputArgs) -> Result<ExitStatus> {
+    report_to(ws, diags, &[], out, &mut std::io::stdout().lock())
+}
+
+/// [`report`] with the findings `lint --fix` removed, to `sink`.
+fn report_to(
+    ws: &Workspace,
+    diags: &[crate::Diagnostic],
+    fixed: &[crate::fix::Fixed],
+    out: &OutputArgs,
+    sink: &mut dyn Write,
+) -> Result<ExitStatus> {
     let objects = ws.objects.len() + ws.confs.len();
     let report = Report {
         sources: &ws.sources,
@@ -198,6 +228,7 @@ pub fn report(ws: &Workspace, diags: &[crate::Diagnostic], out: &OutputArgs) -> 
         load_errors: &ws.load_errors,
         files: ws.files,
         objects,
+        fixed,
     };
     let color = match out.color {
         Color::Always => true,
@@ -209,10 +240,7 @@ pub fn report(ws: &Workspace, diags: &[crate::Diagnostic], out: &OutputArgs) -> 
         OutputFormat::Json => render::json::render(&report),
         OutputFormat::Sarif => render::sarif::render(&report),
     };
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
+    if let Err(e) = sink.write_all(text.as_bytes()).and_then(|()| sink.flush())
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
         return Err(e.into());
@@ -247,6 +275,12 @@ pub fn run(args: &LintArgs) -> Result<ExitStatus> {
             eprintln!("snippet-guard: {notice}");
         }
     }
+    if args.fix.fix || args.fix.diff {
+        return fix(args, ws, &settings);
+    }
+    if args.fix.unsafe_fixes {
+        bail!("--unsafe-fixes applies with --fix or --diff");
+    }
     let context = crate::engine::Context::from_workspace(&ws, &settings);
     for warning in context.warnings() {
         eprintln!("snippet-guard: warning: {warning}");
@@ -258,4 +292,252 @@ pub fn run(args: &LintArgs) -> Result<ExitStatus> {
     std::mem::forget(diags);
     std::mem::forget(ws);
     status
+}
+
+/// `lint --fix` and `lint --diff`: fix, check again, write (or print a diff), report what remains.
+fn fix(args: &LintArgs, ws: Workspace, settings: &Settings) -> Result<ExitStatus> {
+    let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    if stdin && args.fix.fix && args.paths.len() > 1 {
+        bail!(
+            "--fix never edits standard input: with `-` alone it prints the fixed input to stdout; lint the files and standard input separately"
+        );
+    }
+    let inputs: Vec<crate::fix::Input> = ws
+        .sources
+        .iter()
+        .map(|(id, f)| crate::fix::Input {
+            name: f.name.clone(),
+            text: f.text.as_str().to_owned(),
+            format: if ws.confs.contains(&id) {
+                Format::Conf
+            } else {
+                Format::Yaml
+            },
+            fixable: !ws.load_errors.iter().any(|e| e.location.file == id),
+        })
+        .collect();
+    let context = crate::engine::Context::from_workspace(&ws, settings);
+    for warning in context.warnings() {
+        eprintln!("snippet-guard: warning: {warning}");
+    }
+    drop(ws);
+    let outcome = crate::fix::run(&inputs, settings, args.fix.unsafe_fixes);
+    for &i in &outcome.reverted {
+        eprintln!(
+            "snippet-guard: warning: the fixes of {} were undone: the fixed text did not read as cleanly as the original (please report this)",
+            inputs[i].name
+        );
+    }
+    if outcome.unfinished {
+        eprintln!(
+            "snippet-guard: warning: fixes still applied after {} rounds; run again",
+            crate::fix::MAX_ROUNDS
+        );
+    }
+    let changed: Vec<usize> = (0..inputs.len())
+        .filter(|&i| outcome.texts[i] != inputs[i].text)
+        .collect();
+    if args.fix.diff {
+        let mut stdout = std::io::stdout().lock();
+        for &i in &changed {
+            let name = &inputs[i].name;
+            let diff = similar::TextDiff::from_lines(&inputs[i].text, &outcome.texts[i]);
+            let text = diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{name}"), &format!("b/{name}"))
+                .to_string();
+            write_out(&mut stdout, text.as_bytes())?;
+        }
+        drop(stdout);
+        let fixes = outcome.fixed.len();
+        eprintln!(
+            "snippet-guard: would fix {fixes} finding{} in {} file{}; {} would remain",
+            if fixes == 1 { "" } else { "s" },
+            changed.len(),
+            if changed.len() == 1 { "" } else { "s" },
+            outcome.remaining.len()
+        );
+        return Ok(status(&outcome.workspace, &outcome.remaining, &args.output));
+    }
+    let mut failed = false;
+    for &i in &changed {
+        let name = &inputs[i].name;
+        if name == input::STDIN_NAME {
+            continue;
+        }
+        if let Err(e) = write_back(
+            std::path::Path::new(name),
+            &inputs[i].text,
+            &outcome.texts[i],
+        ) {
+            eprintln!("snippet-guard: {name} not fixed: {e:#}");
+            failed = true;
+        }
+    }
+    let stdin_fixed = stdin && args.fix.fix;
+    let status = if stdin_fixed {
+        // The fixed document is the output; the report goes to stderr.
+        let text = outcome.texts.first().map_or("", String::as_str);
+        write_out(&mut std::io::stdout().lock(), text.as_bytes())?;
+        report_to(
+            &outcome.workspace,
+            &outcome.remaining,
+            &outcome.fixed,
+            &args.output,
+            &mut std::io::stderr().lock(),
+        )?
+    } else {
+        report_to(
+            &outcome.workspace,
+            &outcome.remaining,
+            &outcome.fixed,
+            &args.output,
+            &mut std::io::stdout().lock(),
+        )?
+    };
+    if failed {
+        return Ok(ExitStatus::Error);
+    }
+    Ok(status)
+}
+
+fn write_out(sink: &mut dyn Write, bytes: &[u8]) -> Result<()> {
+    match sink.write_all(bytes).and_then(|()| sink.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The exit status of a report, without printing it.
+fn status(ws: &Workspace, diags: &[crate::Diagnostic], out: &OutputArgs) -> ExitStatus {
+    let threshold = match out.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+    };
+    if !ws.load_errors.is_empty() {
+        ExitStatus::Error
+    } else if !out.exit_zero && diags.iter().any(|d| d.severity >= threshold) {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// Replace the file at `path`, read as `was`, with `now`: refused when the file no longer holds
+/// `was`; written to a temporary file beside it (same permissions), then renamed over it, so that
+/// a reader sees the old file or the new one, never a part. A byte order mark is kept.
+fn write_back(path: &std::path::Path, was: &str, now: &str) -> Result<()> {
+    use anyhow::Context as _;
+    const BOM: &[u8] = "\u{feff}".as_bytes();
+    // A symbolic link stays one: the file it points to is replaced.
+    let path = &std::fs::canonicalize(path).context("cannot read it again")?;
+    let current = std::fs::read(path).context("cannot read it again")?;
+    let (bom, body) = match current.strip_prefix(BOM) {
+        Some(rest) => (true, rest),
+        None => (false, current.as_slice()),
+    };
+    if body != was.as_bytes() {
+        bail!("it changed since it was read; run again");
+    }
+    let meta = std::fs::metadata(path)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut attempt = 0u32;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(
+            ".{file_name}.snippet-guard-{}-{attempt}.tmp",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e).context("cannot create a temporary file beside it"),
+        }
+    };
+    let written = (|| -> std::io::Result<()> {
+        if bom {
+            file.write_all(BOM)?;
+        }
+        file.write_all(now.as_bytes())?;
+        file.sync_all()?;
+        std::fs::set_permissions(&tmp, meta.permissions())?;
+        // The last look before the rename: a write in between is not overwritten.
+        if std::fs::read(path)? != current {
+            return Err(std::io::Error::other(
+                "it changed while the fix was written; run again",
+            ));
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_changed_since_it_was_read_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        std::fs::write(&path, "a: 2\n").unwrap();
+        let e = write_back(&path, "a: 1\n", "a: 3\n").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("changed since it was read"),
+            "{e:#}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a: 2\n");
+        write_back(&path, "a: 2\n", "a: 3\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a: 3\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_stays_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.yaml");
+        let link = dir.path().join("link.yaml");
+        std::fs::write(&target, "a: 1\n").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_back(&link, "a: 1\n", "a: 2\n").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "a: 2\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_written_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        std::fs::write(&path, "a: 1\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_back(&path, "a: 1\n", "a: 2\n").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
 }

@@ -4,13 +4,74 @@ use std::fmt::Write as _;
 
 pub use crate::model::{ObjectRef, Provenance};
 pub use crate::registry::{RuleMeta, Severity};
-use crate::source::Location;
+use crate::source::{FileId, Location, Span};
 
 /// A secondary place shown with the finding, such as the earlier line it repeats.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Related {
     pub location: Location,
     pub message: String,
+}
+
+/// Whether applying a fix can change what the backend receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Applicability {
+    /// Changes nothing but the duplicate: the backend receives what it received before, once.
+    Safe,
+    /// Changes what some backends receive (the value differs from the controller's, or the text
+    /// is copied into other objects by a YAML alias): applied only with `--unsafe-fixes`.
+    Unsafe,
+}
+
+impl Applicability {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applicability::Safe => "safe",
+            Applicability::Unsafe => "unsafe",
+        }
+    }
+}
+
+/// Replace the bytes `span` of `file` (the file as it was read) with `replacement`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Edit {
+    pub file: FileId,
+    pub span: Span,
+    pub replacement: String,
+}
+
+/// A remedy that a tool can apply: edits of the files the finding was read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fix {
+    pub applicability: Applicability,
+    /// What the fix does, for reports (`remove this line`).
+    pub description: String,
+    pub edits: Vec<Edit>,
+}
+
+impl Fix {
+    /// The fix that deletes the directive at `at` (in a snippet or an `nginx.conf`; for an entry
+    /// of the `proxy-set-headers` ConfigMap, `at` is its key and the entry goes): the bytes
+    /// the snippet's map places it at, which `edit::resolve` makes into exactly the
+    /// edit a person would make (the whole line, its escaped line break...) or drops. None for a
+    /// value that is not in a file.
+    #[must_use]
+    pub fn remove_directive(
+        at: Location,
+        applicability: Applicability,
+        description: impl Into<String>,
+    ) -> Option<Fix> {
+        (at.file != FileId::DETACHED && !at.span.is_empty()).then(|| Fix {
+            applicability,
+            description: description.into(),
+            edits: vec![Edit {
+                file: at.file,
+                span: at.span,
+                replacement: String::new(),
+            }],
+        })
+    }
 }
 
 /// One finding.
@@ -38,6 +99,8 @@ pub struct Diagnostic {
     pub header: Option<String>,
     /// Rule ids silenced by a `# snippet-guard: ignore` comment on the offending line.
     pub inline_ignores: Vec<String>,
+    /// The edits that remove the problem, when a tool can make them byte for byte.
+    pub fix: Option<Fix>,
 }
 
 impl Diagnostic {
@@ -57,7 +120,15 @@ impl Diagnostic {
             snippet_line: None,
             header: None,
             inline_ignores: Vec::new(),
+            fix: None,
         }
+    }
+
+    /// Attach a fix, when there is one.
+    #[must_use]
+    pub fn fix_opt(mut self, fix: Option<Fix>) -> Self {
+        self.fix = fix;
+        self
     }
 
     #[must_use]

@@ -15,7 +15,9 @@
 //! ```
 
 pub mod diagnostic;
+pub mod edit;
 pub mod engine;
+pub mod fix;
 pub mod headers;
 pub mod input;
 pub mod model;

@@ -327,6 +327,24 @@ impl SourceMap {
         (f + (decoded - d)).clamp(self.value_span.start, self.value_span.end)
     }
 
+    /// The decoded offset whose byte sits at `file_offset`, when one does (the inverse of
+    /// [`SourceMap::map_offset`] on the bytes the decoded text has; an escape's or an
+    /// indentation's other bytes have none).
+    #[must_use]
+    pub fn unmap_offset(&self, file_offset: u32) -> Option<u32> {
+        if !(self.value_span.start..self.value_span.end).contains(&file_offset) {
+            return None;
+        }
+        let idx = self.anchors.partition_point(|a| a.1 <= file_offset);
+        let (d, f) = *self.anchors.get(idx.checked_sub(1)?)?;
+        let decoded = d + (file_offset - f);
+        // A later anchor starts before this offset would be reached: the byte was skipped.
+        if self.anchors.get(idx).is_some_and(|next| next.0 <= decoded) {
+            return None;
+        }
+        (self.map_offset(decoded) == file_offset).then_some(decoded)
+    }
+
     /// File location of a decoded span. The end is mapped from the last byte so that a span
     /// never stretches across a line break the decoded text did not have.
     #[must_use]

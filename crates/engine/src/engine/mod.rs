@@ -432,5 +432,6 @@ pub fn check_with(context: &Context, ws: &Workspace) -> Vec<Diagnostic> {
     }
     // Two Ingresses can each cause the same finding on a ConfigMap line.
     sort_dedup(&mut out);
+    crate::edit::resolve(ws, &mut out);
     out
 }

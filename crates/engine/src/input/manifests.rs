@@ -512,7 +512,17 @@ impl Loader<'_> {
             };
         };
         let raw = &self.text[span.range()];
-        let anchors = align(raw, span.start, &value, raw.starts_with('"'));
+        // A block scalar is placed at its first line of content: the empty lines before it are
+        // in the value only.
+        let lead = if raw.starts_with(['"', '\'']) {
+            0
+        } else {
+            value.len() - value.trim_start_matches('\n').len()
+        };
+        let mut anchors = align(raw, span.start, &value[lead..], raw.starts_with('"'));
+        for a in &mut anchors {
+            a.0 += lead as u32;
+        }
         Text {
             map: SourceMap::from_anchors(self.file, anchors, span),
             value,

@@ -18,6 +18,34 @@ struct JsonDiagnostic<'a> {
     end_column: usize,
     object: Option<&'a ObjectRef>,
     source: Option<String>,
+    /// Present when a tool can fix the finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<JsonFix<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonFix<'a> {
+    applicability: &'static str,
+    description: &'a str,
+    edits: Vec<JsonEdit<'a>>,
+}
+
+/// Byte offsets into the file as read (`start` inclusive, `end` exclusive).
+#[derive(Serialize)]
+struct JsonEdit<'a> {
+    file: &'a str,
+    start: u32,
+    end: u32,
+    replacement: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonFixed<'a> {
+    rule: &'a str,
+    file: &'a str,
+    line: usize,
+    object: Option<&'a ObjectRef>,
+    applicability: &'static str,
 }
 
 /// An input that could not be read.
@@ -36,6 +64,9 @@ struct JsonReport<'a> {
     /// Present only when an input could not be read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     input_errors: Vec<JsonLoadError<'a>>,
+    /// Present only after `lint --fix`: the findings fixed (the diagnostics remain).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fixed: Vec<JsonFixed<'a>>,
     diagnostics: Vec<JsonDiagnostic<'a>>,
     summary: Summary,
 }
@@ -62,6 +93,20 @@ pub fn render(report: &Report<'_>) -> String {
                 end_column: end.column,
                 object: d.object.as_ref(),
                 source: d.source.as_ref().map(ToString::to_string),
+                fix: d.fix.as_ref().map(|fix| JsonFix {
+                    applicability: fix.applicability.as_str(),
+                    description: &fix.description,
+                    edits: fix
+                        .edits
+                        .iter()
+                        .map(|e| JsonEdit {
+                            file: &report.sources.get(e.file).name,
+                            start: e.span.start,
+                            end: e.span.end,
+                            replacement: &e.replacement,
+                        })
+                        .collect(),
+                }),
             }
         })
         .collect();
@@ -81,8 +126,20 @@ pub fn render(report: &Report<'_>) -> String {
             }
         })
         .collect();
+    let fixed = report
+        .fixed
+        .iter()
+        .map(|f| JsonFixed {
+            rule: f.rule.id,
+            file: &f.file,
+            line: f.line,
+            object: f.object.as_ref(),
+            applicability: f.applicability.as_str(),
+        })
+        .collect();
     let out = JsonReport {
         input_errors,
+        fixed,
         diagnostics,
         summary: report.summary(),
     };

@@ -19,6 +19,20 @@ pub struct Report<'a> {
     pub files: usize,
     /// Kubernetes objects read (Ingresses, ConfigMaps, IngressClasses) plus nginx.conf files.
     pub objects: usize,
+    /// Findings that `lint --fix` removed (the diagnostics are what remains).
+    pub fixed: &'a [crate::fix::Fixed],
+}
+
+/// `help` with the fix's mark: `[fix available]`, or `[unsafe fix available]` for one that
+/// `--unsafe-fixes` applies.
+#[must_use]
+pub fn help_with_fix(d: &Diagnostic) -> Option<String> {
+    let mark = match d.fix.as_ref().map(|f| f.applicability) {
+        Some(crate::diagnostic::Applicability::Safe) => " [fix available]",
+        Some(crate::diagnostic::Applicability::Unsafe) => " [unsafe fix available]",
+        None => "",
+    };
+    d.help.as_ref().map(|h| format!("{h}{mark}"))
 }
 
 /// Counts by severity.

@@ -130,11 +130,33 @@ pub fn render(report: &Report<'_>) -> String {
             if !related.is_empty() {
                 result["relatedLocations"] = Value::Array(related);
             }
+            if let Some(fix) = &d.fix {
+                // SARIF's `fixes` (3.55): byte regions of the file as read.
+                let changes: Vec<Value> = fix
+                    .edits
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "artifactLocation": { "uri": uri(&report.sources.get(e.file).name) },
+                            "replacements": [{
+                                "deletedRegion": {
+                                    "byteOffset": e.span.start,
+                                    "byteLength": e.span.len(),
+                                },
+                                "insertedContent": { "text": e.replacement },
+                            }],
+                        })
+                    })
+                    .collect();
+                result["fixes"] = json!([{
+                    "description": { "text": fix.description },
+                    "artifactChanges": changes,
+                }]);
+                result["properties"] = json!({ "fixApplicability": fix.applicability.as_str() });
+            }
             if let Some(o) = &d.object {
-                result["properties"] = json!({
-                    "object": o,
-                    "source": d.source.as_ref().map(ToString::to_string),
-                });
+                result["properties"]["object"] = json!(o);
+                result["properties"]["source"] = json!(d.source.as_ref().map(ToString::to_string));
             }
             result
         })

@@ -124,7 +124,8 @@ pub fn render_one(sources: &SourceDb, d: &Diagnostic, color: bool) -> String {
     for n in &d.notes {
         group = group.element(Level::NOTE.message(n.as_str()));
     }
-    finish(group, d.help.as_deref(), color)
+    let help = super::help_with_fix(d);
+    finish(group, help.as_deref(), color)
 }
 
 /// Add the help line and render the group (plain, or styled for a terminal).
@@ -163,6 +164,18 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     for d in report.diagnostics {
         out.push_str(&render_one(report.sources, d, color));
         out.push_str("\n\n");
+    }
+    if !report.fixed.is_empty() {
+        let _ = writeln!(
+            out,
+            "fixed {} finding{}:",
+            report.fixed.len(),
+            if report.fixed.len() == 1 { "" } else { "s" }
+        );
+        for f in report.fixed {
+            let _ = writeln!(out, "  {f}");
+        }
+        out.push('\n');
     }
     let s = report.summary();
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });

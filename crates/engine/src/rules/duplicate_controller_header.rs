@@ -1,5 +1,7 @@
 use crate::diagnostic::Diagnostic;
-use crate::rules::{LocationModel, declare_rule, joined, remove_advice, when_both_sent};
+use crate::rules::{
+    LocationModel, declare_rule, joined, removal_applicability, remove_advice, when_both_sent,
+};
 
 declare_rule! {
     /// ## What it does
@@ -35,7 +37,11 @@ declare_rule! {
     ///
     /// ## Fix
     /// Remove the line and use the annotation or ConfigMap key that controls the controller's own
-    /// value. Unsafe only if a backend relied on the last copy winning.
+    /// value. `lint --fix` removes it when the line sends the controller's own value
+    /// (`X-Real-IP $remote_addr`); with another value (`Host $host` against `$best_http_host`)
+    /// the fix is unsafe (`--unsafe-fixes`): a backend that read the last copy sees the
+    /// controller's value afterwards. For an entry of the `proxy-set-headers` ConfigMap the fix
+    /// removes the entry.
     ///
     /// ## Known limits
     /// The custom-default-backend headers (`X-Code`, `X-Namespace`, ...) depend on endpoints at run
@@ -85,7 +91,8 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
                 .label(format!("second {name} line"))
                 .note(model.template_note(t))
                 .related_opt(t.location, "set first here")
-                .note_opt(line.colon_note()),
+                .note_opt(line.colon_note())
+                .fix_opt(line.removal(removal_applicability(&t.value, &line.value))),
         );
     }
 }

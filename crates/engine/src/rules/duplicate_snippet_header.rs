@@ -1,11 +1,11 @@
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Applicability, Diagnostic};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use crate::headers::{Family, Voice};
 use crate::rules::{
     HeaderLine, LocationKind, LocationModel, ParsedSnippet, declare_rule, joined, normalized_name,
-    when_both_sent,
+    unbraced_eq, when_both_sent,
 };
 
 declare_rule! {
@@ -34,7 +34,9 @@ declare_rule! {
     ///
     /// ## Fix
     /// Keep one line. When the two come from an annotation and the ConfigMap, decide which owner
-    /// the header has; the ConfigMap applies to every Ingress.
+    /// the header has; the ConfigMap applies to every Ingress. When both lines send the same
+    /// value, `lint --fix` removes the reported one (a safe fix); with two values, choosing is
+    /// left to you.
     ///
     /// ## Known limits
     /// An empty value (`""`) sends nothing and is not counted; a variable that is empty at run time
@@ -94,6 +96,13 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
                 .related(
                     other_user.location,
                     format!("{} also set here ({})", other.name, other_user.source),
+                )
+                // Two lines with one value: deleting one sends it once. With two values, which
+                // one the backend should get is not a tool's choice.
+                .fix_opt(
+                    unbraced_eq(&other.value, &primary.value)
+                        .then(|| primary.removal(Applicability::Safe))
+                        .flatten(),
                 ),
         );
     }

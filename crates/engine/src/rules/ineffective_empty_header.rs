@@ -1,4 +1,4 @@
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Applicability, Diagnostic};
 use crate::rules::{LocationModel, declare_rule, remove_advice};
 
 declare_rule! {
@@ -24,8 +24,9 @@ declare_rule! {
     /// ```
     ///
     /// ## Fix
-    /// Remove the line. If the goal was to stop a wrong value, change the controller's value with
-    /// its ConfigMap key or annotation (`use-forwarded-headers`, `upstream-vhost`, ...).
+    /// Remove the line (`lint --fix`, a safe fix: nginx sends nothing for it). If the goal was to
+    /// stop a wrong value, change the controller's value with its ConfigMap key or annotation
+    /// (`use-forwarded-headers`, `upstream-vhost`, ...).
     ///
     /// ## Known limits
     /// In the external-auth location the controller's own X-Forwarded-Proto and Content-Length
@@ -62,7 +63,8 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
                 .help(help)
                 .label("has no effect")
                 .note(model.template_note(t))
-                .related_opt(t.location, "set first here"),
+                .related_opt(t.location, "set first here")
+                .fix_opt(line.removal(Applicability::Safe)),
         );
     }
 }

@@ -7,7 +7,7 @@
 //! (the template's header lines followed by the user's, in nginx order) and a [`ParsedSnippet`] for
 //! every snippet, and calls the checks with them.
 
-use crate::diagnostic::{Diagnostic, ObjectRef};
+use crate::diagnostic::{Applicability, Diagnostic, Fix, ObjectRef};
 pub use crate::registry::RuleMeta;
 pub(crate) use crate::registry::declare_rule;
 use std::sync::OnceLock;
@@ -407,6 +407,24 @@ impl HeaderLine {
         })
     }
 
+    /// The fix that deletes this (user) line of a snippet or an `nginx.conf`, or this entry of
+    /// the `proxy-set-headers` ConfigMap.
+    #[must_use]
+    pub fn removal(&self, applicability: Applicability) -> Option<Fix> {
+        let u = self.user()?;
+        // An entry of a list in a field or an annotation (`nginx.org/proxy-set-headers`,
+        // `requestHeaders.set`): deleting it is an edit of that list, not of a line.
+        if u.snippet_line.is_none() && !u.from_header_map {
+            return None;
+        }
+        let what = if u.from_header_map {
+            "remove this key"
+        } else {
+            "remove this line"
+        };
+        Fix::remove_directive(u.location, applicability, what)
+    }
+
     /// The diagnostic skeleton for a finding on this (user) line.
     #[must_use]
     pub fn diagnostic(&self, rule: &'static RuleMeta, message: impl Into<String>) -> Diagnostic {
@@ -502,6 +520,22 @@ pub fn normalized_name(name: &str) -> String {
     name.trim_end_matches(':').to_ascii_lowercase()
 }
 
+/// Whether deleting a user line whose value is `user` leaves the backend what it received, given
+/// that the controller's line for the same header sends `controller` (or an earlier user line
+/// does): the same value, or `$scheme` against ingress-nginx's `$pass_access_scheme`, which is
+/// `$scheme` unless `use-forwarded-headers` is on (and then the controller's value is the one the
+/// setting asks for). Anything else changes what a backend that reads the last copy sees.
+#[must_use]
+pub fn removal_applicability(controller: &str, user: &str) -> Applicability {
+    let (c, u) = (unbraced(controller), unbraced(user));
+    let same = c == u || (c == "$pass_access_scheme" && u == "$scheme");
+    if same {
+        Applicability::Safe
+    } else {
+        Applicability::Unsafe
+    }
+}
+
 /// " (when `$a` is not empty)" for the values of two lines that may be empty at run time.
 #[must_use]
 pub fn when_both_sent(first: &str, second: &str) -> String {
@@ -515,6 +549,12 @@ pub fn when_both_sent(first: &str, second: &str) -> String {
     } else {
         format!(" ({})", conds.join(" and "))
     }
+}
+
+/// Two values nginx reads the same (`${host}` and `$host`).
+#[must_use]
+pub fn unbraced_eq(a: &str, b: &str) -> bool {
+    unbraced(a) == unbraced(b)
 }
 
 /// `${name}` -> `$name`: nginx reads both the same.

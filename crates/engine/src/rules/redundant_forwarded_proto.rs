@@ -1,5 +1,7 @@
 use crate::diagnostic::Diagnostic;
-use crate::rules::{LocationModel, declare_rule, joined, remove_advice, when_both_sent};
+use crate::rules::{
+    LocationModel, declare_rule, joined, removal_applicability, remove_advice, when_both_sent,
+};
 
 declare_rule! {
     /// ## What it does
@@ -32,9 +34,12 @@ declare_rule! {
     /// `use-forwarded-headers: "true"` in the controller ConfigMap.
     ///
     /// ## Fix
-    /// Remove the line. The fix changes behaviour only for backends that took the *last* value
-    /// (uvicorn) and relied on the snippet's value; for them, `use-forwarded-headers` is the
-    /// supported way.
+    /// Remove the line (`lint --fix`). The fix is safe when the line sends what ingress-nginx
+    /// sends (`$pass_access_scheme`, or `$scheme`, which it is unless `use-forwarded-headers` is
+    /// on). Any other value (`https`, `$http_x_forwarded_proto`) makes the fix unsafe
+    /// (`--unsafe-fixes`): it changes behaviour for backends that took the *last* value
+    /// (uvicorn) and relied on the snippet's; for them, `use-forwarded-headers` is the supported
+    /// way.
     ///
     /// ## Known limits
     /// A value that is a variable which is empty at run time (`$http_x_forwarded_proto` with no
@@ -75,7 +80,8 @@ pub fn check(model: &LocationModel, out: &mut Vec<Diagnostic>) {
                 .label("second X-Forwarded-Proto line")
                 .note(model.template_note(t))
                 .related_opt(t.location, "set first here")
-                .note_opt(line.colon_note()),
+                .note_opt(line.colon_note())
+                .fix_opt(line.removal(removal_applicability(&t.value, &line.value))),
         );
     }
 }
