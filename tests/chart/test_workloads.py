@@ -32,7 +32,7 @@ def test_webhook_arguments_follow_the_binary_interface(default_objects):
         "--tls-renew-before-days=30",
         "--mode=enforce",
         "--controller-configmap=ingress-nginx/ingress-nginx-controller",
-        "--shutdown-delay=10",
+        "--shutdown-delay=0",
         "--shutdown-timeout=15",
         "--controller=ingress-nginx",
         "--controller-version=1.15",
@@ -46,10 +46,24 @@ def test_webhook_shutdown_delay_fits_in_the_grace_period(default_objects):
     # A terminating pod keeps serving for the delay, then finishes requests in flight: the
     # kubelet must not kill it before both are over.
     assert pod_spec(default_objects, "webhook")["terminationGracePeriodSeconds"] == 10 + 15 + 5
-    objects = render({"webhook": {"shutdownDelaySeconds": 3, "shutdownTimeoutSeconds": 7}})
+    objects = render({"webhook": {"shutdownDelaySeconds": 3, "shutdownTimeoutSeconds": 7,
+                                  "shutdownDelayMode": "process"}})
     args = container(objects, "webhook")["args"]
     assert "--shutdown-delay=3" in args and "--shutdown-timeout=7" in args
+    assert "lifecycle" not in container(objects, "webhook")
     assert pod_spec(objects, "webhook")["terminationGracePeriodSeconds"] == 15
+
+
+def test_webhook_shutdown_delay_is_the_native_prestop_sleep_where_supported(default_objects):
+    # The Helm engine renders for a Kubernetes newer than 1.30 by default: `auto` picks the
+    # kubelet's sleep action, and the process does not delay a second time.
+    c = container(default_objects, "webhook")
+    assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
+    assert "--shutdown-delay=0" in c["args"]
+    forced = container(render({"webhook": {"shutdownDelayMode": "preStop", "shutdownDelaySeconds": 4}}), "webhook")
+    assert forced["lifecycle"]["preStop"]["sleep"]["seconds"] == 4
+    none = container(render({"webhook": {"shutdownDelaySeconds": 0}}), "webhook")
+    assert "lifecycle" not in none and "--shutdown-delay=0" in none["args"]
 
 
 def test_engine_settings_reach_both_components_alike():

@@ -234,3 +234,13 @@ tests/chart checks this list against the rule files.
 {{- define "snippet-guard.eventReasons" -}}
 {{- list "RedundantForwardedProto" "DuplicateControllerHeader" "DuplicateSnippetHeader" "IneffectiveEmptyHeader" "IneffectiveInheritedHeader" "InvalidSnippet" "IgnoredSnippet" "UnknownSuppression" | toJson }}
 {{- end }}
+
+{{/*
+"true" when the webhook's shutdown delay is the kubelet's native preStop sleep action
+(webhook.shutdownDelayMode: preStop, or auto on Kubernetes 1.30 and later, where the
+PodLifecycleSleepAction feature is on by default); else the process delays (`--shutdown-delay`).
+*/}}
+{{- define "snippet-guard.webhook.preStopSleep" -}}
+{{- $mode := .Values.webhook.shutdownDelayMode }}
+{{- if and (gt (int .Values.webhook.shutdownDelaySeconds) 0) (or (eq $mode "preStop") (and (eq $mode "auto") (semverCompare ">=1.30-0" .Capabilities.KubeVersion.Version))) }}true{{ else }}false{{ end }}
+{{- end }}

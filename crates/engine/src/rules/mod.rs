@@ -414,7 +414,9 @@ impl HeaderLine {
         let u = self.user()?;
         // An entry of a list in a field or an annotation (`nginx.org/proxy-set-headers`,
         // `requestHeaders.set`): deleting it is an edit of that list, not of a line.
-        if u.snippet_line.is_none() && !u.from_header_map {
+        if u.snippet_line.is_none()
+            && matches!(u.source, Provenance::Annotation(_) | Provenance::Field(_))
+        {
             return None;
         }
         let what = if u.from_header_map {
