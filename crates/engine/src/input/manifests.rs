@@ -217,8 +217,42 @@ impl<'de> Deserialize<'de> for RawMeta {
     }
 }
 
+/// Levels of a `spec` kept as a tree: the deepest field a profile reads (a VirtualServer's
+/// `spec.routes[].matches[].action.proxy.requestHeaders.set[].name`) is 11 down. Deeper values
+/// are skipped without building anything, which also keeps the reader's stack small on hostile
+/// input (each kept level costs several frames; `MAX_DEPTH` bounds the skipped ones).
+const MAX_TREE_DEPTH: usize = 16;
+
+thread_local! {
+    static TREE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One more level of [`RawTree`] while alive.
+struct TreeLevel;
+
+impl TreeLevel {
+    fn enter() -> (Self, usize) {
+        let depth = TREE_DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        (TreeLevel, depth)
+    }
+}
+
+impl Drop for TreeLevel {
+    fn drop(&mut self) {
+        TREE_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 impl<'de> Deserialize<'de> for RawTree {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (_level, depth) = TreeLevel::enter();
+        if depth > MAX_TREE_DEPTH {
+            IgnoredAny::deserialize(d)?;
+            return Ok(RawTree::Scalar(Value::Null));
+        }
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = RawTree;
