@@ -672,3 +672,73 @@ fn kinds_of_other_groups_are_admitted_untouched() {
     assert!(o.allowed());
     assert!(o.findings.is_empty());
 }
+
+#[test]
+fn a_snippets_filter_with_the_seed_bug_is_denied_in_ngf_terms() {
+    let policy = policy(Mode::Enforce);
+    let filter = |value: &str| {
+        serde_json::json!({
+            "apiVersion": "gateway.nginx.org/v1alpha1", "kind": "SnippetsFilter",
+            "metadata": {"name": "proto", "namespace": "shop"},
+            "spec": {"snippets": [{"context": "http.server.location", "value": value}]}
+        })
+    };
+    let bad = review_of(
+        "gateway.nginx.org",
+        "v1alpha1",
+        "SnippetsFilter",
+        "snippetsfilters",
+        &filter("proxy_set_header X-Forwarded-Proto $scheme;\n"),
+    );
+    let o = review_in(&policy, &[], &bad).unwrap();
+    assert_eq!(o.decision, Decision::Deny, "{:?}", o.findings);
+    let first = o.message().lines().next().unwrap();
+    for part in [
+        "redundant-forwarded-proto: X-Forwarded-Proto is already set by NGINX Gateway Fabric here",
+        "(field spec.snippets[0].value, line 1)",
+        "RequestHeaderModifier",
+    ] {
+        assert!(first.contains(part), "{part:?} missing from {first}");
+    }
+    let clean = review_of(
+        "gateway.nginx.org",
+        "v1alpha1",
+        "SnippetsFilter",
+        "snippetsfilters",
+        &filter("proxy_set_header X-Tenant blue;\n"),
+    );
+    assert_eq!(
+        review_in(&policy, &[], &clean).unwrap().decision,
+        Decision::Allow
+    );
+    // A route whose RequestHeaderModifier spells the header in lowercase: both reach the backend.
+    let route = |name: &str| {
+        serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"rules": [{"filters": [{"type": "RequestHeaderModifier",
+                "requestHeaderModifier": {"set": [{"name": name, "value": "https"}]}}],
+                "backendRefs": [{"name": "web", "port": 80}]}]}
+        })
+    };
+    let lower = review_of(
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+        "httproutes",
+        &route("x-forwarded-proto"),
+    );
+    let o = review_in(&policy, &[], &lower).unwrap();
+    assert_eq!(o.decision, Decision::Deny, "{:?}", o.findings);
+    let exact = review_of(
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+        "httproutes",
+        &route("X-Forwarded-Proto"),
+    );
+    assert_eq!(
+        review_in(&policy, &[], &exact).unwrap().decision,
+        Decision::Allow
+    );
+}

@@ -3,6 +3,7 @@
 
 mod controller;
 mod install;
+mod ngf;
 mod nic;
 mod recovery;
 mod webhook;
