@@ -248,11 +248,6 @@ impl Drop for TreeLevel {
 
 impl<'de> Deserialize<'de> for RawTree {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (_level, depth) = TreeLevel::enter();
-        if depth > MAX_TREE_DEPTH {
-            IgnoredAny::deserialize(d)?;
-            return Ok(RawTree::Scalar(Value::Null));
-        }
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = RawTree;
@@ -298,6 +293,11 @@ impl<'de> Deserialize<'de> for RawTree {
                 }
                 Ok(RawTree::Map(out))
             }
+        }
+        let (_level, depth) = TreeLevel::enter();
+        if depth > MAX_TREE_DEPTH {
+            IgnoredAny::deserialize(d)?;
+            return Ok(RawTree::Scalar(Value::Null));
         }
         d.deserialize_any(V)
     }
