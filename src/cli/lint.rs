@@ -13,7 +13,7 @@ use crate::input::{self, Format};
 use crate::model::Workspace;
 use crate::profile::ingress_nginx::Version;
 use crate::render::{self, Report};
-use crate::settings::{NicSettings, NicVersion};
+use crate::settings::{NgfSettings, NicSettings, NicVersion};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -75,7 +75,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_annotation_suppressions: bool,
     /// Judge only these controllers (repeatable, or comma-separated): `ingress-nginx`,
-    /// `f5-nginx-ingress`. Every controller by default; an object goes to the one serving its
+    /// `f5-nginx-ingress`, `nginx-gateway-fabric`. Every controller by default; an object goes to the one serving its
     /// class.
     #[arg(long = "controller", value_name = "NAME", value_delimiter = ',')]
     pub controllers: Vec<String>,
@@ -90,6 +90,11 @@ pub struct CheckArgs {
     /// An ingress class served by F5 NGINX Ingress Controller besides `nginx` (repeatable).
     #[arg(long, value_name = "NAME")]
     pub nic_ingress_class: Vec<String>,
+    /// Whether NGINX Gateway Fabric runs with `--snippets` (its default is false). Unset:
+    /// snippets are judged as rendered. `false`: SnippetsFilters and SnippetsPolicies are
+    /// reported as not rendered, and route rules that reference a SnippetsFilter as answering 500.
+    #[arg(long, value_name = "BOOL")]
+    pub ngf_snippets: Option<bool>,
     /// F5 NGINX Ingress Controller's ConfigMap as NAMESPACE/NAME (its `-nginx-configmaps`).
     /// Without it, a ConfigMap is recognised by its name, labels or keys.
     #[arg(long, value_name = "NS/NAME")]
@@ -153,6 +158,9 @@ impl CheckArgs {
                 snippets: self.nic_enable_snippets,
                 ingress_classes: self.nic_ingress_class.clone(),
                 configmaps: self.nic_configmap.clone(),
+            },
+            ngf: NgfSettings {
+                snippets: self.ngf_snippets,
             },
         })
     }

@@ -135,6 +135,29 @@ def test_f5_nginx_ingress_settings_reach_both_components_and_its_rbac_and_rules_
     assert "--controller=f5-nginx-ingress" in container(only_nic, "controller")["args"]
 
 
+def test_nginx_gateway_fabric_settings_rbac_and_rules_only_when_enabled(default_objects):
+    def gateway_rbac(objects):
+        return [r for o in find(objects, "ClusterRole") for r in o.get("rules", [])
+                if {"gateway.nginx.org", "gateway.networking.k8s.io"} & set(r.get("apiGroups", []))]
+
+    hooks = lambda objects: {h["name"]: h for h in one(objects, "ValidatingWebhookConfiguration")["webhooks"]}
+    assert not gateway_rbac(default_objects)
+    assert "gateway-nginx-org.snippet-guard.io" not in hooks(default_objects)
+    objects = render({"nginxGatewayFabric": {"enabled": True, "enableSnippets": "false"}})
+    for component in ("webhook", "controller"):
+        args = container(objects, component)["args"]
+        assert "--controller=ingress-nginx,nginx-gateway-fabric" in args, args
+        assert "--ngf-snippets=false" in args, args
+    assert gateway_rbac(objects) == [
+        {"apiGroups": ["gateway.nginx.org"], "resources": ["snippetsfilters", "snippetspolicies"],
+         "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes", "grpcroutes"],
+         "verbs": ["get", "list", "watch"]},
+    ]
+    rules = hooks(objects)["gateway-nginx-org.snippet-guard.io"]["rules"]
+    assert [r["resources"] for r in rules] == [["snippetsfilters", "snippetspolicies"], ["httproutes", "grpcroutes"]]
+
+
 def test_the_schema_knows_every_rule_and_no_other():
     schema = json.loads((CHART / "values.schema.json").read_text())
     enum = schema["properties"]["engine"]["properties"]["select"]["items"]["enum"]

@@ -6,8 +6,9 @@ how to judge): one list of arguments, from the `engine` values.
 {{- $controllers := list }}
 {{- if .Values.ingressNginx.enabled }}{{ $controllers = append $controllers "ingress-nginx" }}{{ end }}
 {{- if .Values.f5NginxIngress.enabled }}{{ $controllers = append $controllers "f5-nginx-ingress" }}{{ end }}
+{{- if .Values.nginxGatewayFabric.enabled }}{{ $controllers = append $controllers "nginx-gateway-fabric" }}{{ end }}
 {{- if not $controllers }}
-{{- fail "enable at least one controller: ingressNginx.enabled or f5NginxIngress.enabled" }}
+{{- fail "enable at least one controller: ingressNginx.enabled, f5NginxIngress.enabled or nginxGatewayFabric.enabled" }}
 {{- end }}
 - --controller={{ join "," $controllers }}
 - --controller-version={{ .Values.engine.controllerVersion }}
@@ -31,6 +32,11 @@ how to judge): one list of arguments, from the `engine` values.
 {{- range .ingressClasses }}
 - --nic-ingress-class={{ . }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- with .Values.nginxGatewayFabric }}
+{{- if and .enabled (ne (toString .enableSnippets) "") }}
+- --ngf-snippets={{ .enableSnippets }}
 {{- end }}
 {{- end }}
 {{- range .Values.engine.extraArgs }}

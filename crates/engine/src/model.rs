@@ -312,6 +312,10 @@ pub const RESOURCE_KINDS: &[(&str, &str)] = &[
     ("k8s.nginx.org/v1", "VirtualServer"),
     ("k8s.nginx.org/v1", "VirtualServerRoute"),
     ("k8s.nginx.org/v1", "Policy"),
+    ("gateway.nginx.org/v1alpha1", "SnippetsFilter"),
+    ("gateway.nginx.org/v1alpha1", "SnippetsPolicy"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"),
 ];
 
 /// Whether the engine reads objects of this `apiVersion` and `kind`; others are skipped.

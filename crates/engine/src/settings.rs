@@ -79,6 +79,15 @@ pub struct Settings {
     pub profiles: Vec<String>,
     /// F5 NGINX Ingress Controller.
     pub nic: NicSettings,
+    /// NGINX Gateway Fabric.
+    pub ngf: NgfSettings,
+}
+
+/// What NGINX Gateway Fabric is told by its command line, which no object shows.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NgfSettings {
+    /// `--snippets`: `None` when not known (snippets are judged as rendered).
+    pub snippets: Option<bool>,
 }
 
 /// What F5 NGINX Ingress Controller is told by its command line, which no object shows.
@@ -186,6 +195,7 @@ impl Default for Settings {
             annotation_suppressions: true,
             profiles: Vec::new(),
             nic: NicSettings::default(),
+            ngf: NgfSettings::default(),
         }
     }
 }

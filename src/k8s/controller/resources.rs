@@ -31,9 +31,13 @@ pub fn watched_kinds(settings: &crate::Settings) -> Vec<GroupVersionKind> {
     crate::model::RESOURCE_KINDS
         .iter()
         .filter(|(api_version, _)| {
-            // k8s.nginx.org belongs to F5 NGINX Ingress Controller.
-            !api_version.starts_with("k8s.nginx.org/")
-                || settings.profile_enabled("f5-nginx-ingress")
+            let profile = if api_version.starts_with("k8s.nginx.org/") {
+                "f5-nginx-ingress"
+            } else {
+                // gateway.nginx.org and the Gateway API routes.
+                "nginx-gateway-fabric"
+            };
+            settings.profile_enabled(profile)
         })
         .filter_map(|(api_version, kind)| {
             let (group, version) = api_version.split_once('/')?;

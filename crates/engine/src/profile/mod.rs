@@ -17,6 +17,7 @@ use crate::rules::RuleSet;
 use crate::settings::Settings;
 
 pub mod ingress_nginx;
+pub mod ngf;
 pub mod nic;
 
 /// Where a snippet annotation lands, to name one controller's equivalent of another's.
@@ -101,5 +102,9 @@ pub fn names() -> Vec<&'static str> {
 /// Every profile, the default (the one that judges objects of unknown class) first.
 #[must_use]
 pub fn all() -> Vec<Box<dyn Profile>> {
-    vec![Box::new(ingress_nginx::IngressNginx), Box::new(nic::Nic)]
+    vec![
+        Box::new(ingress_nginx::IngressNginx),
+        Box::new(nic::Nic),
+        Box::new(ngf::Ngf),
+    ]
 }

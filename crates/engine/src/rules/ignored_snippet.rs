@@ -19,7 +19,11 @@ declare_rule! {
     ///   `nginx.org/` one on an ingress-nginx Ingress (teams moving between them copy both);
     /// - F5 NGINX Ingress Controller snippets when it runs without `-enable-snippets`
     ///   (`--nic-enable-snippets false`): it rejects such an Ingress and ignores the snippet
-    ///   fields of a VirtualServer.
+    ///   fields of a VirtualServer;
+    /// - NGINX Gateway Fabric SnippetsFilters that no route among the inputs references (nothing
+    ///   of them is rendered), and, without `--snippets` (`--ngf-snippets false`),
+    ///   SnippetsFilters, SnippetsPolicies and the route rules that reference a SnippetsFilter
+    ///   (NGF does not watch them and such a rule answers 500).
     ///
     /// ## Why is this bad?
     /// The object is accepted and nothing warns: the header the snippet was meant to set is

@@ -580,7 +580,9 @@ pub fn example_value(value: &str) -> String {
         | "$full_x_forwarded_for"
         | "$realip_remote_addr"
         | "$binary_remote_addr" => "203.0.113.7".into(),
-        "$best_http_host" | "$host" | "$http_host" | "$server_name" => "example.com".into(),
+        "$best_http_host" | "$host" | "$http_host" | "$server_name" | "$gw_api_compliant_host" => {
+            "example.com".into()
+        }
         "$pass_port" | "$server_port" | "$pass_server_port" => "443".into(),
         "$req_id" | "$request_id" | "$http_x_request_id" => "<request id>".into(),
         "$request_uri" => "/path?query".into(),
@@ -652,6 +654,7 @@ pub fn runtime_condition(value: &str) -> Option<String> {
             | "$server_name"
             | "$req_id"
             | "$ssl_client_verify"
+            | "$gw_api_compliant_host"
     );
     (is_single_var && !always_set).then(|| format!("when `{v}` is not empty"))
 }
