@@ -9,7 +9,11 @@
 //! - F5 NGINX Ingress Controller v5.5 (`controller: nic` / `nic-vs` cases): an Ingress location
 //!   (`nic_location.conf`, `nic_grpc_location.conf` for `nginx.org/grpc-services`) or a
 //!   VirtualServer route (`nic_vs_location.conf`, `nic_vs_grpc_location.conf` for a `type: grpc`
-//!   upstream), with NIC's http-level maps (`nic_http.conf`).
+//!   upstream), with NIC's http-level maps (`nic_http.conf`);
+//! - NGINX Gateway Fabric v2.6 (`controller: ngf` cases): the location of an HTTPRoute rule
+//!   (`ngf_location.conf`) or a GRPCRoute rule (`ngf_grpc_location.conf` for `backend: grpc`),
+//!   the SnippetsFilter's include first, then the rule's RequestHeaderModifier and NGF's base
+//!   headers, with NGF's http-level maps (`ngf_http.conf`).
 //!
 //! One nginx per controller (Debian `nginx-light` plus `libnginx-mod-http-headers-more-filter`)
 //! serves its cases on 127.0.0.1 and passes each to an echo upstream run by this test: HTTP/1.1
@@ -18,7 +22,8 @@
 //! through each location and the header lines (params, HTTP/2 fields) the upstream receives are
 //! counted. The linter gets the same snippet as the Kubernetes objects a user applies (for NIC:
 //! its IngressClass, then the Ingress with `nginx.org/*` annotations or the VirtualServer, and
-//! NIC's ConfigMap), and its verdict (which headers are duplicated) must match what nginx did,
+//! NIC's ConfigMap; for NGF: the SnippetsFilter and the route that references it, the findings
+//! on both counted), and its verdict (which headers are duplicated) must match what nginx did,
 //! case by case. Snippets nginx rejects are tested with `nginx -t` in a config of their own; the
 //! linter must report `invalid-snippet` for them.
 //!
@@ -214,10 +219,15 @@ enum Section {
     VsLocationSnippets,
     /// NIC: the VirtualServer route's `action.proxy.requestHeaders.set`, `Name: value` lines.
     VsRequestHeadersSet,
+    /// NGF: the `http.server.location` snippet of a SnippetsFilter the route references.
+    NgfLocationSnippet,
+    /// NGF: the route rule's RequestHeaderModifier, `set Name: value`, `add Name: value` and
+    /// `remove Name` lines.
+    NgfRequestHeaderModifier,
 }
 
 impl Section {
-    const ALL: [Section; 11] = [
+    const ALL: [Section; 13] = [
         Section::ConfigurationSnippet,
         Section::LocationSnippet,
         Section::ProxySetHeaders,
@@ -229,6 +239,8 @@ impl Section {
         Section::NicConfigMapLocationSnippets,
         Section::VsLocationSnippets,
         Section::VsRequestHeadersSet,
+        Section::NgfLocationSnippet,
+        Section::NgfRequestHeaderModifier,
     ];
 
     fn name(self) -> &'static str {
@@ -244,6 +256,8 @@ impl Section {
             Section::NicConfigMapLocationSnippets => "nic-configmap-location-snippets",
             Section::VsLocationSnippets => "vs-location-snippets",
             Section::VsRequestHeadersSet => "vs-request-headers-set",
+            Section::NgfLocationSnippet => "ngf-location-snippet",
+            Section::NgfRequestHeaderModifier => "ngf-request-header-modifier",
         }
     }
 
@@ -256,6 +270,9 @@ impl Section {
             Section::NicConfigMapLocationSnippets => controller.is_nic(),
             Section::VsLocationSnippets | Section::VsRequestHeadersSet => {
                 controller == Controller::NicVs
+            }
+            Section::NgfLocationSnippet | Section::NgfRequestHeaderModifier => {
+                controller == Controller::Ngf
             }
             _ => controller == Controller::IngressNginx,
         }
@@ -277,16 +294,24 @@ enum Controller {
     Nic,
     /// F5 NGINX Ingress Controller v5.5: a VirtualServer route.
     NicVs,
+    /// NGINX Gateway Fabric v2.6: an HTTPRoute (or GRPCRoute) rule referencing a SnippetsFilter.
+    Ngf,
 }
 
 impl Controller {
-    const ALL: [Controller; 3] = [Controller::IngressNginx, Controller::Nic, Controller::NicVs];
+    const ALL: [Controller; 4] = [
+        Controller::IngressNginx,
+        Controller::Nic,
+        Controller::NicVs,
+        Controller::Ngf,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Controller::IngressNginx => "ingress-nginx",
             Controller::Nic => "nic",
             Controller::NicVs => "nic-vs",
+            Controller::Ngf => "ngf",
         }
     }
 
@@ -296,7 +321,16 @@ impl Controller {
 
     /// NIC (Ingress or VirtualServer): its own http block, so its own nginx.
     fn is_nic(self) -> bool {
-        self != Controller::IngressNginx
+        matches!(self, Controller::Nic | Controller::NicVs)
+    }
+
+    /// The controllers whose cases share one http block, so one nginx.
+    fn family(self) -> &'static str {
+        match self {
+            Controller::IngressNginx => "ingress-nginx",
+            Controller::Nic | Controller::NicVs => "nic",
+            Controller::Ngf => "ngf",
+        }
     }
 
     /// The prefix of the annotations that switch rows of its fixture.
@@ -454,6 +488,39 @@ impl Case {
             .any(|(k, _)| k.eq_ignore_ascii_case(header))
     }
 
+    /// The route's RequestHeaderModifier entries, in the order written (empty when the section
+    /// does not parse: `validate` reports it).
+    fn ngf_modifier(&self) -> Vec<Modifier> {
+        self.sections
+            .get(&Section::NgfRequestHeaderModifier)
+            .and_then(|t| parse_modifier(t).ok())
+            .unwrap_or_default()
+    }
+
+    /// The modifier's header lines as NGF writes them: every `add` (its value after the
+    /// `${<name>_header_var}` that carries the client's value), then every `set`, then every
+    /// `remove` as `""`.
+    fn ngf_modifier_lines(&self) -> Vec<(String, String)> {
+        let modifier = self.ngf_modifier();
+        let mut out = Vec::new();
+        for op in [ModifierOp::Add, ModifierOp::Set, ModifierOp::Remove] {
+            for m in modifier.iter().filter(|m| m.op == op) {
+                let value = match op {
+                    ModifierOp::Add => format!("${{{}}}{}", add_header_var(&m.name), m.value),
+                    ModifierOp::Set => m.value.clone(),
+                    ModifierOp::Remove => String::new(),
+                };
+                out.push((m.name.clone(), value));
+            }
+        }
+        out
+    }
+
+    /// Whether a modifier header is named exactly `header` (NGF compares case-sensitively).
+    fn ngf_modifies(&self, header: &str) -> bool {
+        self.ngf_modifier().iter().any(|m| m.name == header)
+    }
+
     /// Annotation suffixes and ConfigMap keys that switch rows of the fixture.
     fn switches(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
@@ -464,7 +531,7 @@ impl Case {
             }
         }
         if let Some(protocol) = self.backend().protocol()
-            && !self.controller().is_nic()
+            && self.controller() == Controller::IngressNginx
         {
             out.insert("backend-protocol".to_string(), protocol.to_string());
         }
@@ -477,6 +544,70 @@ impl Case {
         }
         out
     }
+}
+
+/// What a RequestHeaderModifier line does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ModifierOp {
+    Add,
+    Set,
+    Remove,
+}
+
+/// One RequestHeaderModifier entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Modifier {
+    op: ModifierOp,
+    name: String,
+    /// Empty for `remove`.
+    value: String,
+}
+
+/// `set Name: value`, `add Name: value` and `remove Name` lines.
+fn parse_modifier(text: &str) -> Result<Vec<Modifier>, String> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (op, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let rest = rest.trim();
+        let op = match op {
+            "add" => ModifierOp::Add,
+            "set" => ModifierOp::Set,
+            "remove" => ModifierOp::Remove,
+            _ => {
+                return Err(format!(
+                    "`{line}`: a modifier line is `set Name: value`, `add Name: value` or `remove Name`"
+                ));
+            }
+        };
+        let (name, value) = if op == ModifierOp::Remove {
+            (rest.to_string(), String::new())
+        } else {
+            let (k, v) = rest
+                .split_once(':')
+                .ok_or_else(|| format!("`{line}`: expected `Name: value`"))?;
+            (k.trim().to_string(), v.trim().to_string())
+        };
+        if name.is_empty() || name.contains([' ', ':']) {
+            return Err(format!("`{line}`: no header name"));
+        }
+        out.push(Modifier { op, name, value });
+    }
+    Ok(out)
+}
+
+/// The variable NGF's map for a RequestHeaderModifier `add` sets (the client's value and a
+/// comma, or nothing): the name lowercased, `-` as `_`, then `_header_var`.
+fn add_header_var(name: &str) -> String {
+    format!("{}_header_var", name.to_ascii_lowercase().replace('-', "_"))
+}
+
+/// NGF's http-level map for an `add` of `name`.
+fn add_header_map(name: &str) -> String {
+    let source = format!("${{http_{}}}", name.replace('-', "_"));
+    format!(
+        "map {source} ${} {{\n    default '';\n    ~.* \"{source},\";\n}}\n",
+        add_header_var(name)
+    )
 }
 
 /// NIC's `nginx.org/proxy-set-headers` value: comma-separated `Name: value` items, a bare
@@ -701,6 +832,26 @@ fn validate(case: &Case) -> Vec<String> {
             p.push("a VirtualServer has no annotations that switch its location".into());
         }
     }
+    if case.controller() == Controller::Ngf {
+        if case.backend() == Backend::Fcgi {
+            p.push(
+                "NGF cases take `backend: http` (an HTTPRoute) or `grpc` (a GRPCRoute) only".into(),
+            );
+        }
+        if !case.annotations.is_empty() || !case.configmap.is_empty() {
+            p.push(
+                "NGF routes have no annotations or ConfigMap keys that switch their location"
+                    .into(),
+            );
+        }
+        if let Some(Err(e)) = case
+            .sections
+            .get(&Section::NgfRequestHeaderModifier)
+            .map(|t| parse_modifier(t))
+        {
+            p.push(e);
+        }
+    }
     if let Some(v) = &case.vs_redirect_based_on
         && (case.controller() != Controller::NicVs || v != "x-forwarded-proto")
     {
@@ -845,6 +996,9 @@ struct Fixtures {
     nic_grpc: String,
     vs_location: String,
     vs_grpc: String,
+    ngf_http: String,
+    ngf_location: String,
+    ngf_grpc: String,
 }
 
 impl Fixtures {
@@ -860,15 +1014,18 @@ impl Fixtures {
             nic_grpc: read_data("nic_grpc_location.conf"),
             vs_location: read_data("nic_vs_location.conf"),
             vs_grpc: read_data("nic_vs_grpc_location.conf"),
+            ngf_http: read_data("ngf_http.conf"),
+            ngf_location: read_data("ngf_location.conf"),
+            ngf_grpc: read_data("ngf_grpc_location.conf"),
         }
     }
 
     /// The http-level definitions the controller's locations rely on.
     fn http(&self, controller: Controller) -> &str {
-        if controller.is_nic() {
-            &self.nic_http
-        } else {
-            &self.http
+        match controller {
+            Controller::IngressNginx => &self.http,
+            Controller::Nic | Controller::NicVs => &self.nic_http,
+            Controller::Ngf => &self.ngf_http,
         }
     }
 
@@ -885,6 +1042,8 @@ impl Fixtures {
             (Controller::Nic, _) => &self.nic_location,
             (Controller::NicVs, Backend::Grpc) => &self.vs_grpc,
             (Controller::NicVs, _) => &self.vs_location,
+            (Controller::Ngf, Backend::Grpc) => &self.ngf_grpc,
+            (Controller::Ngf, _) => &self.ngf_location,
         }
     }
 }
@@ -917,7 +1076,8 @@ fn indent(text: &str, by: &str) -> String {
 
 /// One fixture condition: `if KEY` / `unless KEY` (an annotation or ConfigMap key set to
 /// something other than empty, `false` or `0`), `unless-set NAME` (a VirtualServer's
-/// `requestHeaders.set` names NAME, case-insensitively).
+/// `requestHeaders.set` names NAME, case-insensitively), `unless-modified NAME` (an NGF route's
+/// RequestHeaderModifier names exactly NAME).
 fn condition_holds(cond: &str, case: &Case, switches: &BTreeMap<String, String>) -> bool {
     let on = |key: &str| {
         switches
@@ -926,6 +1086,8 @@ fn condition_holds(cond: &str, case: &Case, switches: &BTreeMap<String, String>)
     };
     if let Some(name) = cond.strip_prefix("unless-set ") {
         !case.vs_sets(name.trim())
+    } else if let Some(name) = cond.strip_prefix("unless-modified ") {
+        !case.ngf_modifies(name.trim())
     } else if let Some(k) = cond.strip_prefix("if ") {
         on(k)
     } else if let Some(k) = cond.strip_prefix("unless ") {
@@ -967,6 +1129,12 @@ fn expand_fixture(template: &str, case: &Case, echo: &str) -> String {
                 }
                 Section::VsRequestHeadersSet => {
                     for (k, v) in case.vs_request_headers() {
+                        let _ = writeln!(out, "{directive} {k} \"{v}\";");
+                    }
+                }
+                // NGF writes `{{ $proxyOrGRPC }}_set_header {{ $h.Name }} "{{ $h.Value }}";`.
+                Section::NgfRequestHeaderModifier => {
+                    for (k, v) in case.ngf_modifier_lines() {
                         let _ = writeln!(out, "{directive} {k} \"{v}\";");
                     }
                 }
@@ -1036,8 +1204,8 @@ fn render_own_server(f: &Fixtures, case: &Case, port: u16, upstreams: &Upstreams
     s
 }
 
-/// A whole nginx.conf serving `cases` (all of one controller family: ingress-nginx, or NIC) on
-/// 127.0.0.1:`port`.
+/// A whole nginx.conf serving `cases` (all of one controller family: ingress-nginx, NIC or NGF)
+/// on 127.0.0.1:`port`.
 fn render_conf(
     f: &Fixtures,
     nginx: &NginxInfo,
@@ -1060,13 +1228,25 @@ fn render_conf(
         }
     }
     c.push('\n');
-    let nic = cases.first().is_some_and(|c| c.controller().is_nic());
+    let controller = cases.first().map(|c| c.controller()).unwrap_or_default();
     assert!(
-        cases.iter().all(|c| c.controller().is_nic() == nic),
+        cases
+            .iter()
+            .all(|c| c.controller().family() == controller.family()),
         "one nginx.conf serves one controller's http block"
     );
-    let controller = cases.first().map(|c| c.controller()).unwrap_or_default();
     c.push_str(&indent(f.http(controller), "    "));
+    // NGF: one map per header name a RequestHeaderModifier adds.
+    let added: BTreeSet<String> = cases
+        .iter()
+        .flat_map(|c| c.ngf_modifier())
+        .filter(|m| m.op == ModifierOp::Add)
+        .map(|m| m.name)
+        .collect();
+    for name in added {
+        c.push('\n');
+        c.push_str(&indent(&add_header_map(&name), "    "));
+    }
     let _ = write!(
         c,
         "\n    server {{\n        listen 127.0.0.1:{port} default_server;\n        server_name example.com;\n\n"
@@ -1732,8 +1912,82 @@ fn nic_linter_input(case: &Case, echo: &str) -> String {
     y
 }
 
+/// The objects an NGF user applies: a SnippetsFilter with the case's `http.server.location`
+/// snippet (when it has one), then an HTTPRoute (GRPCRoute for `backend: grpc`) whose one rule
+/// references it through an ExtensionRef filter, carries the case's RequestHeaderModifier and
+/// sends to Service `echo`.
+fn ngf_linter_input(case: &Case, echo: &str) -> String {
+    let mut y = String::new();
+    let snippet = case.text(Section::NgfLocationSnippet, echo);
+    if let Some(t) = &snippet {
+        let _ = writeln!(
+            y,
+            "apiVersion: gateway.nginx.org/v1alpha1\nkind: SnippetsFilter\nmetadata:\n  name: {}\n  namespace: default\nspec:\n  snippets:\n    - context: http.server.location\n      value: {}\n---",
+            case.name,
+            yaml_scalar(t, 8)
+        );
+    }
+    let grpc = case.backend() == Backend::Grpc;
+    let _ = writeln!(
+        y,
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: {}\nmetadata:\n  name: {}\n  namespace: default\nspec:\n  parentRefs:\n    - name: gateway\n  hostnames:\n    - {}\n  rules:",
+        if grpc { "GRPCRoute" } else { "HTTPRoute" },
+        case.name,
+        case.host()
+    );
+    if grpc {
+        y.push_str("    - filters:\n");
+    } else {
+        let _ = writeln!(
+            y,
+            "    - matches:\n        - path:\n            type: PathPrefix\n            value: {}\n      filters:",
+            case.location_path()
+        );
+    }
+    if snippet.is_some() {
+        let _ = writeln!(
+            y,
+            "        - type: ExtensionRef\n          extensionRef:\n            group: gateway.nginx.org\n            kind: SnippetsFilter\n            name: {}",
+            case.name
+        );
+    }
+    let modifier = case.ngf_modifier();
+    if !modifier.is_empty() {
+        y.push_str("        - type: RequestHeaderModifier\n          requestHeaderModifier:\n");
+        for (op, key) in [
+            (ModifierOp::Set, "set"),
+            (ModifierOp::Add, "add"),
+            (ModifierOp::Remove, "remove"),
+        ] {
+            let entries: Vec<&Modifier> = modifier.iter().filter(|m| m.op == op).collect();
+            if entries.is_empty() {
+                continue;
+            }
+            let _ = writeln!(y, "            {key}:");
+            for m in entries {
+                if op == ModifierOp::Remove {
+                    let _ = writeln!(y, "              - {}", yaml_scalar(&m.name, 0));
+                } else {
+                    let _ = writeln!(
+                        y,
+                        "              - name: {}\n                value: {}",
+                        yaml_scalar(&m.name, 0),
+                        yaml_scalar(&m.value, 0)
+                    );
+                }
+            }
+        }
+    }
+    // Every NGF section is a filter, and a case has a section: `filters` is never empty.
+    y.push_str("      backendRefs:\n        - name: echo\n          port: 80\n");
+    y
+}
+
 /// The Kubernetes objects a user would apply for the case.
 fn linter_input(case: &Case, echo: &str) -> String {
+    if case.controller() == Controller::Ngf {
+        return ngf_linter_input(case, echo);
+    }
     if case.controller().is_nic() {
         return nic_linter_input(case, echo);
     }
@@ -1861,7 +2115,7 @@ fn lint(case: &Case, yaml: &str) -> LinterVerdict {
 /// duplicate finding of the case has a fix.
 fn fixed_case(case: &Case, echo: &str) -> Option<(Case, Names)> {
     // The fixed snippets are read back from ingress-nginx's annotations and ConfigMaps.
-    if case.controller().is_nic() {
+    if case.controller() != Controller::IngressNginx {
         return None;
     }
     let input = snippet_guard::fix::Input {
@@ -2171,6 +2425,19 @@ fn case_table_covers_the_verdict_table() {
             }
         }
     }
+    // NGF: HTTPRoute and GRPCRoute locations, each with a duplicate and a clean case.
+    for backend in [Backend::Http, Backend::Grpc] {
+        for category in [Category::Duplicate, Category::NoDuplicate] {
+            assert!(
+                cases.iter().any(|c| c.controller() == Controller::Ngf
+                    && c.backend() == backend
+                    && c.category() == category),
+                "no {} case with controller ngf and backend {}",
+                category.name(),
+                backend.name()
+            );
+        }
+    }
     // Every fixture expands without leftover placeholders.
     let f = Fixtures::load();
     for case in &cases {
@@ -2307,6 +2574,86 @@ fn nic_fields_are_validated() {
     assert!(condition_holds("unless websocket-services", &on, &switches));
     let e = parse_cases("=== e\ncontroller: nginx-plus\n").expect_err("unknown controller");
     assert!(e.contains("unknown controller `nginx-plus`"), "{e}");
+}
+
+/// The NGF sections: the modifier's lines parsed and rendered in NGF's order (add, set, remove),
+/// names compared case-sensitively, the add maps, and the misuses named. Needs no nginx.
+#[test]
+fn ngf_fields_are_validated() {
+    let cases = parse_cases(
+        "=== a\ncategory: no-duplicate\nnginx: none\ncontroller: ngf\n--- ngf-request-header-modifier\n\
+         remove X-Real-IP\nset x-forwarded-proto: https\nadd X-Tenant: blue\n--- ngf-location-snippet\nproxy_set_header X-A 1;\n\
+         === b\ncategory: no-duplicate\nnginx: none\ncontroller: ngf\nbackend: fcgi\n\
+         annotation: nginx.org/redirect-to-https=true\n--- ngf-request-header-modifier\nreplace X-A: 1\n\
+         === c\ncategory: no-duplicate\nnginx: none\n--- ngf-location-snippet\nproxy_set_header X-A 1;\n",
+    )
+    .expect("the table parses");
+    assert_eq!(cases[0].controller(), Controller::Ngf);
+    assert_eq!(validate(&cases[0]), Vec::<String>::new());
+    assert_eq!(
+        cases[0].ngf_modifier_lines(),
+        vec![
+            (
+                "X-Tenant".to_string(),
+                "${x_tenant_header_var}blue".to_string()
+            ),
+            ("x-forwarded-proto".to_string(), "https".to_string()),
+            ("X-Real-IP".to_string(), String::new()),
+        ]
+    );
+    let switches = cases[0].switches();
+    assert!(condition_holds(
+        "unless-modified X-Forwarded-Proto",
+        &cases[0],
+        &switches
+    ));
+    assert!(!condition_holds(
+        "unless-modified x-forwarded-proto",
+        &cases[0],
+        &switches
+    ));
+    assert!(!condition_holds(
+        "unless-modified X-Real-IP",
+        &cases[0],
+        &switches
+    ));
+    assert_eq!(
+        add_header_map("X-Tenant"),
+        "map ${http_X_Tenant} $x_tenant_header_var {\n    default '';\n    ~.* \"${http_X_Tenant},\";\n}\n"
+    );
+    let problems = validate(&cases[1]);
+    for want in [
+        "`grpc` (a GRPCRoute) only",
+        "no annotations",
+        "`replace X-A: 1`",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(want)),
+            "{want}: {problems:?}"
+        );
+    }
+    assert!(
+        validate(&cases[2])
+            .iter()
+            .any(|p| p.contains("does not fit")),
+        "{:?}",
+        validate(&cases[2])
+    );
+    // The linter's objects: the SnippetsFilter, then the route referencing it with the modifier.
+    let yaml = ngf_linter_input(&cases[0], "127.0.0.1:9");
+    for want in [
+        "kind: SnippetsFilter",
+        "context: http.server.location",
+        "kind: HTTPRoute",
+        "kind: SnippetsFilter\n            name: a",
+        "set:\n              - name: \"x-forwarded-proto\"",
+        "remove:\n              - \"X-Real-IP\"",
+    ] {
+        assert!(yaml.contains(want), "{want}:\n{yaml}");
+    }
+    let mut grpc = cases[0].clone();
+    grpc.backend = Some(Backend::Grpc);
+    assert!(ngf_linter_input(&grpc, "127.0.0.1:9").contains("kind: GRPCRoute"));
 }
 
 /// The FastCGI echo's params decoding (one- and four-byte lengths) and the head it writes.
@@ -2488,18 +2835,17 @@ fn nginx_agrees_with_the_linter() {
         .filter(|c| c.category() != Category::Invalid)
         .filter_map(|c| fixed_case(c, upstreams.for_case(c)))
         .collect();
-    for nic in [false, true] {
+    for family in ["ingress-nginx", "nic", "ngf"] {
         let valid: Vec<&Case> = cases
             .iter()
             .filter(|c| c.category() != Category::Invalid)
             .chain(fixed.iter().map(|(c, _)| c))
-            .filter(|c| c.controller().is_nic() == nic)
+            .filter(|c| c.controller().family() == family)
             .collect();
-        let name = if nic { "nic" } else { "ingress-nginx" };
         nginx_verdicts.extend(serve_cases(
             &info,
             &fixtures,
-            &root.join(name),
+            &root.join(family),
             &valid,
             &upstreams,
         ));
