@@ -248,6 +248,11 @@ async fn scenario(client: &Client, namespace: &str, vwc_name: &str, dir: &std::p
         note.contains("field spec.snippets[0].value, line 2"),
         "{note}"
     );
+    // The controller knows the routes: the finding names the one that renders the filter.
+    assert!(
+        note.contains(&format!("(in HTTPRoute {namespace}/django-api rule 0)")),
+        "{note}"
+    );
     let fixed = apply(client, &url, &snippets_filter(namespace, true), false).await;
     assert!(fixed.status < 300, "{} {}", fixed.status, fixed.body);
     wait_for_event(client, namespace, "Normal", "FindingsResolved").await;

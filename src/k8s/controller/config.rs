@@ -12,7 +12,12 @@
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use futures::StreamExt;
 use k8s_openapi::api::networking::v1::IngressClass;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use tokio::sync::{mpsc, watch};
@@ -62,6 +67,18 @@ impl ConfigObject {
             reference: ic.object_ref(&()),
             engine,
         }
+    }
+
+    /// A custom resource other objects are judged against (a SnippetsFilter, a route that
+    /// references one); `None` for a kind the engine does not read.
+    #[must_use]
+    pub fn resource(obj: &DynamicObject, ar: &ApiResource) -> Option<Self> {
+        let engine = crate::k8s::objects::resource(obj, ar, Values::Detached)?;
+        Some(Self {
+            object: engine.meta().object.clone(),
+            reference: obj.object_ref(ar),
+            engine,
+        })
     }
 
     #[must_use]
@@ -125,14 +142,132 @@ impl ConfigSnapshot {
     }
 }
 
-/// Follow `controllers` (and what their `proxy-set-headers` name) and the IngressClasses;
-/// publish snapshots on `tx` until every receiver is gone.
+/// A task stopped when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Custom resources other objects are judged against, by (kind, namespace, name).
+type Related = Arc<Mutex<BTreeMap<(String, String, String), ConfigObject>>>;
+
+/// The kinds that are context for others: NGINX Gateway Fabric's SnippetsFilters and the routes
+/// that reference them (a filter is judged in their locations, a route with their snippets).
+#[must_use]
+pub fn related_kinds(settings: &Settings) -> Vec<GroupVersionKind> {
+    super::resources::watched_kinds(settings)
+        .into_iter()
+        .filter(|g| {
+            matches!(
+                g.kind.as_str(),
+                "SnippetsFilter" | "HTTPRoute" | "GRPCRoute"
+            )
+        })
+        .collect()
+}
+
+/// Whether a route's rules reference a SnippetsFilter (other routes change nothing).
+fn references_snippets_filter(obj: &DynamicObject) -> bool {
+    obj.data["spec"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["filters"].as_array().into_iter().flatten())
+        .any(|f| f["extensionRef"]["kind"] == "SnippetsFilter")
+}
+
+fn lock(
+    r: &Related,
+) -> std::sync::MutexGuard<'_, BTreeMap<(String, String, String), ConfigObject>> {
+    r.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Keep `related` equal to the objects of `gvk` that matter, once its CRD is served (discovery is
+/// retried while it is not); `notify` on every change.
+fn watch_related(
+    client: Client,
+    gvk: GroupVersionKind,
+    related: Related,
+    notify: mpsc::Sender<()>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let ar = super::resources::discover(&client, &gvk).await;
+        let api: Api<DynamicObject> = Api::all_with(client, &ar);
+        let kind = ar.kind.clone();
+        let key = |o: &DynamicObject| {
+            (
+                kind.clone(),
+                o.metadata.namespace.clone().unwrap_or_default(),
+                o.metadata.name.clone().unwrap_or_default(),
+            )
+        };
+        let keep = |o: &DynamicObject| kind == "SnippetsFilter" || references_snippets_filter(o);
+        let stream = crate::k8s::backoff::resilient(
+            watcher::watcher(api, watcher::Config::default()),
+            crate::k8s::backoff::WatchBackoff::default(),
+        );
+        let mut stream = std::pin::pin!(stream);
+        let mut listing: BTreeMap<(String, String, String), ConfigObject> = BTreeMap::new();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Apply(o)) => {
+                    let mut map = lock(&related);
+                    match ConfigObject::resource(&o, &ar).filter(|_| keep(&o)) {
+                        Some(c) => map.insert(key(&o), c),
+                        None => map.remove(&key(&o)),
+                    };
+                    drop(map);
+                    let _ = notify.try_send(());
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    lock(&related).remove(&key(&o));
+                    let _ = notify.try_send(());
+                }
+                Ok(watcher::Event::Init) => listing.clear(),
+                Ok(watcher::Event::InitApply(o)) => {
+                    if let Some(c) = ConfigObject::resource(&o, &ar).filter(|_| keep(&o)) {
+                        listing.insert(key(&o), c);
+                    }
+                }
+                Ok(watcher::Event::InitDone) => {
+                    let mut map = lock(&related);
+                    map.retain(|k, _| k.0 != kind);
+                    map.append(&mut listing);
+                    drop(map);
+                    let _ = notify.try_send(());
+                }
+                Err(e) => {
+                    tracing::warn!(kind = %kind, error = %e, "watch failed; retrying with backoff");
+                }
+            }
+        }
+    })
+}
+
+/// Follow `controllers` (and what their `proxy-set-headers` name), the IngressClasses and the
+/// `related` kinds; publish snapshots on `tx` until every receiver is gone.
 pub async fn watch_config(
     client: Client,
     controllers: Vec<NsName>,
+    related_kinds: Vec<GroupVersionKind>,
     tx: watch::Sender<Arc<ConfigSnapshot>>,
 ) {
     let (notify, mut changes) = mpsc::channel::<()>(1);
+    let related: Related = Arc::default();
+    let _related_tasks: Vec<AbortOnDrop> = related_kinds
+        .into_iter()
+        .map(|gvk| {
+            AbortOnDrop(watch_related(
+                client.clone(),
+                gvk,
+                related.clone(),
+                notify.clone(),
+            ))
+        })
+        .collect();
     // The watcher relists after `410 Gone` and reconnects with backoff after API server
     // restarts; errors are only logged.
     let classes = reflected(
@@ -160,6 +295,8 @@ pub async fn watch_config(
             .collect();
         let mut snapshot = ConfigSnapshot::of(&configmaps, &classes);
         snapshot.synced = ever_synced;
+        // Not part of `synced`: their CRDs may never be installed.
+        snapshot.objects.extend(lock(&related).values().cloned());
         tx.send_if_modified(|current| {
             if **current == snapshot {
                 false

@@ -178,6 +178,7 @@ pub async fn run(client: Client, opts: Options, shutdown: ShutdownSignal) -> Res
     tokio::spawn(config::watch_config(
         client.clone(),
         opts.controllers.clone(),
+        config::related_kinds(&opts.settings),
         config_tx,
     ));
     let (excluded_tx, excluded_rx) = watch::channel::<Excluded>(None);

@@ -459,8 +459,21 @@ impl PreparedNgf {
                         found.push(d);
                     }
                 }
-                // One finding per line and header, naming every route rule it happens in.
+                // One finding per line and header, naming every route rule it happens in (in
+                // the message, which Events and admission answers carry).
                 found = merge_routes(found);
+                for d in &mut found {
+                    let rules: Vec<String> = d
+                        .notes
+                        .iter()
+                        .filter_map(|n| n.strip_prefix("in the location of "))
+                        .map(str::to_string)
+                        .collect();
+                    d.notes.retain(|n| !n.starts_with("in the location of "));
+                    if !rules.is_empty() {
+                        d.message = format!("{} (in {})", d.message, rules.join(", "));
+                    }
+                }
             }
             out.extend(found);
         }
