@@ -128,6 +128,9 @@ pub struct ConfigMapWatches {
     trim: fn(&mut ConfigMap),
     notify: mpsc::Sender<()>,
     maps: BTreeMap<NsName, Reflected<ConfigMap>>,
+    /// The controller ConfigMaps that existed at the last refresh, once the first sync was
+    /// reported ([`ConfigMapWatches::warn_missing`]): one log line when one appears or goes.
+    present: Option<BTreeSet<NsName>>,
 }
 
 impl std::fmt::Debug for ConfigMapWatches {
@@ -154,6 +157,7 @@ impl ConfigMapWatches {
             trim,
             notify,
             maps: BTreeMap::new(),
+            present: None,
         };
         for c in &controllers {
             let w = watches.watch(c);
@@ -179,11 +183,22 @@ impl ConfigMapWatches {
     pub fn refresh(&mut self) -> Vec<Arc<ConfigMap>> {
         let mut configmaps = Vec::new();
         let mut header_maps = BTreeSet::new();
+        let mut present = BTreeSet::new();
         for c in &self.controllers {
             for cm in self.maps[c].store.state() {
                 header_maps.extend(proxy_set_headers_ref(&cm));
                 configmaps.push(cm);
+                present.insert(c.clone());
             }
+        }
+        if let Some(before) = &mut self.present {
+            for c in present.difference(before) {
+                tracing::info!(namespace = %c.0, name = %c.1, "controller ConfigMap found; judging with it from now on");
+            }
+            for c in before.difference(&present) {
+                tracing::warn!(namespace = %c.0, name = %c.1, "controller ConfigMap gone; judging with the controller's defaults");
+            }
+            *before = present;
         }
         let controllers = &self.controllers;
         self.maps
@@ -205,12 +220,17 @@ impl ConfigMapWatches {
         self.maps.values().all(Reflected::is_synced)
     }
 
-    /// Log a warning for each controller ConfigMap that does not exist (call once synced).
-    pub fn warn_missing(&self) {
+    /// Log a warning for each controller ConfigMap that does not exist (call once synced);
+    /// from then on, [`ConfigMapWatches::refresh`] logs one line when one appears or goes.
+    pub fn warn_missing(&mut self) {
+        let mut present = BTreeSet::new();
         for c in &self.controllers {
             if self.maps[c].store.is_empty() {
-                tracing::warn!(namespace = %c.0, name = %c.1, "controller ConfigMap not found; judging with ingress-nginx defaults");
+                tracing::warn!(namespace = %c.0, name = %c.1, "controller ConfigMap not found; judging with the controller's defaults until it appears");
+            } else {
+                present.insert(c.clone());
             }
         }
+        self.present = Some(present);
     }
 }
