@@ -441,6 +441,61 @@ impl HeaderLine {
     }
 }
 
+/// The controller's lines of a location, as header lines of `family`.
+pub fn template_lines<'a>(
+    headers: impl IntoIterator<Item = &'a TemplateHeader>,
+    family: Family,
+) -> Vec<HeaderLine> {
+    headers
+        .into_iter()
+        .map(|t| HeaderLine {
+            name: t.name.clone(),
+            value: t.value.clone(),
+            family,
+            origin: Origin::Template(t.clone()),
+        })
+        .collect()
+}
+
+/// The checks every snippet gets wherever it lands, those of them that `rules` enables:
+/// nginx's grammar and contexts for `ctx`, `include` lines, suppression comments naming no
+/// rule, duplicates inside blocks it writes itself, and, at server, http or main level, header
+/// lines that never reach the controller's locations (`owned`: the lowercase names it sets).
+pub fn check_snippet<S: std::hash::BuildHasher>(
+    snippet: &ParsedSnippet<'_>,
+    ctx: crate::nginx::context::Ctx,
+    voice: Voice,
+    owned: &std::collections::HashSet<String, S>,
+    rules: RuleSet,
+    out: &mut Vec<Diagnostic>,
+) {
+    use crate::nginx::context::Ctx;
+    if rules.has(&invalid_snippet::INVALID_SNIPPET) {
+        invalid_snippet::check(snippet, ctx, &voice, out);
+    }
+    if rules.has(&ignored_snippet::IGNORED_SNIPPET) {
+        ignored_snippet::includes(snippet, out);
+    }
+    if rules.has(&unknown_suppression::UNKNOWN_SUPPRESSION) {
+        unknown_suppression::comments(snippet, out);
+    }
+    if rules.has(&duplicate_snippet_header::DUPLICATE_SNIPPET_HEADER) {
+        let root_is_block = ctx == Ctx::SERVER || ctx == Ctx::HTTP;
+        duplicate_snippet_header::check_blocks(snippet, root_is_block, voice, out);
+    }
+    if (ctx == Ctx::SERVER || ctx == Ctx::HTTP || ctx == Ctx::MAIN)
+        && rules.has(&ineffective_inherited_header::INEFFECTIVE_INHERITED_HEADER)
+    {
+        ineffective_inherited_header::check(
+            snippet,
+            ctx,
+            &|h: &str| owned.contains(&h.to_ascii_lowercase()),
+            &voice,
+            out,
+        );
+    }
+}
+
 /// The request headers of one location, in the order nginx sends them.
 #[derive(Clone, Debug)]
 pub struct LocationModel {

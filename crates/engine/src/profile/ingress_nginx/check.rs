@@ -11,13 +11,13 @@
 use std::collections::HashSet;
 
 use crate::diagnostic::Diagnostic;
-use crate::headers::{Family, TemplateHeader, Voice};
+use crate::headers::{Family, Voice};
 use crate::model::{ConfigMap, Entry, Ingress, Meta, Object, ObjectRef, Provenance};
 use crate::nginx::context::Ctx;
 use crate::profile::{Prepared, Profile, SnippetRole};
 use crate::rules::{
     self, HeaderLine, LocationKind, LocationModel, Origin, ParsedSnippet, RuleSet, UserLine,
-    run_location_rules,
+    run_location_rules, template_lines,
 };
 use crate::settings::Settings;
 use crate::source::Location;
@@ -373,18 +373,6 @@ impl Prepared for PreparedIngressNginx {
 #[must_use]
 pub fn snippet_lines(p: &ParsedSnippet<'_>, specificity: u8) -> Vec<HeaderLine> {
     p.header_lines(&p.config.directives, specificity)
-}
-
-fn template_lines(headers: &[TemplateHeader], family: Family) -> Vec<HeaderLine> {
-    headers
-        .iter()
-        .map(|t| HeaderLine {
-            name: t.name.clone(),
-            value: t.value.clone(),
-            family,
-            origin: Origin::Template(t.clone()),
-        })
-        .collect()
 }
 
 impl PreparedIngressNginx {

@@ -11,13 +11,13 @@
 use std::collections::HashSet;
 
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::headers::{Family, TemplateHeader, Voice};
+use crate::headers::{Family, Voice};
 use crate::model::{Node, Object, ObjectRef, Provenance, Resource, Text};
 use crate::nginx::context::Ctx;
 use crate::profile::{Prepared, Profile, SnippetRole};
 use crate::rules::{
     self, HeaderLine, LocationKind, LocationModel, Origin, ParsedSnippet, RuleSet, UserLine,
-    run_location_rules,
+    run_location_rules, template_lines,
 };
 use crate::settings::Settings;
 use crate::source::Location;
@@ -289,18 +289,6 @@ fn snippets(r: &Resource) -> Vec<(String, &Text, Provenance)> {
         .collect()
 }
 
-fn template_lines(headers: &[TemplateHeader], family: Family) -> Vec<HeaderLine> {
-    headers
-        .iter()
-        .map(|t| HeaderLine {
-            name: t.name.clone(),
-            value: t.value.clone(),
-            family,
-            origin: Origin::Template(t.clone()),
-        })
-        .collect()
-}
-
 const GATE_WHY: &str = "NGINX Gateway Fabric runs without `--snippets` (its default): it does not watch SnippetsFilters, an ExtensionRef to one does not resolve and the route rule answers 500";
 const GATE_HELP: &str = "start NGINX Gateway Fabric with `--snippets` (Helm `nginxGateway.snippets.enable`) and tell snippet-guard with `--ngf-snippets true`, or remove the filter and its references";
 
@@ -314,32 +302,7 @@ impl PreparedNgf {
     }
 
     fn common(&self, snippet: &ParsedSnippet<'_>, ctx: Ctx, out: &mut Vec<Diagnostic>) {
-        let voice = self.voice;
-        if self.has(&rules::invalid_snippet::INVALID_SNIPPET) {
-            rules::invalid_snippet::check(snippet, ctx, &voice, out);
-        }
-        if self.has(&rules::ignored_snippet::IGNORED_SNIPPET) {
-            rules::ignored_snippet::includes(snippet, out);
-        }
-        if self.has(&rules::unknown_suppression::UNKNOWN_SUPPRESSION) {
-            rules::unknown_suppression::comments(snippet, out);
-        }
-        if self.has(&rules::duplicate_snippet_header::DUPLICATE_SNIPPET_HEADER) {
-            let root_is_block = ctx == Ctx::SERVER || ctx == Ctx::HTTP;
-            rules::duplicate_snippet_header::check_blocks(snippet, root_is_block, voice, out);
-        }
-        if (ctx == Ctx::SERVER || ctx == Ctx::HTTP || ctx == Ctx::MAIN)
-            && self.has(&rules::ineffective_inherited_header::INEFFECTIVE_INHERITED_HEADER)
-        {
-            let owned = &self.owned;
-            rules::ineffective_inherited_header::check(
-                snippet,
-                ctx,
-                &|h: &str| owned.contains(&h.to_ascii_lowercase()),
-                &voice,
-                out,
-            );
-        }
+        rules::check_snippet(snippet, ctx, self.voice, &self.owned, self.rules, out);
     }
 
     /// The location of a route rule of `family` with `snippet` lines (the include comes first)

@@ -16,7 +16,7 @@ use crate::nginx::context::Ctx;
 use crate::profile::{Prepared, Profile, SnippetRole};
 use crate::rules::{
     self, HeaderLine, LocationKind, LocationModel, Origin, ParsedSnippet, RuleSet, UserLine,
-    run_location_rules,
+    run_location_rules, template_lines,
 };
 use crate::settings::{NicVersion, Settings};
 use crate::source::Span;
@@ -236,21 +236,6 @@ impl Prepared for PreparedNic {
     }
 }
 
-fn template_lines<'a>(
-    headers: impl IntoIterator<Item = &'a TemplateHeader>,
-    family: Family,
-) -> Vec<HeaderLine> {
-    headers
-        .into_iter()
-        .map(|t| HeaderLine {
-            name: t.name.clone(),
-            value: t.value.clone(),
-            family,
-            origin: Origin::Template(t.clone()),
-        })
-        .collect()
-}
-
 /// The `proxy_set_header`/`grpc_set_header` lines at the top of a snippet, as written (a
 /// `proxy_set_header` in a gRPC location is not applied, and the rules skip it).
 fn snippet_lines(p: &ParsedSnippet<'_>, specificity: u8) -> Vec<HeaderLine> {
@@ -300,8 +285,6 @@ impl PreparedNic {
         self.settings.nic.snippets == Some(false)
     }
 
-    /// What any snippet is checked for wherever it lands: nginx's grammar and contexts,
-    /// `include`, suppression comments, and duplicates inside blocks it writes itself.
     fn common(
         &self,
         snippet: &ParsedSnippet<'_>,
@@ -309,31 +292,7 @@ impl PreparedNic {
         voice: Voice,
         out: &mut Vec<Diagnostic>,
     ) {
-        if self.has(&rules::invalid_snippet::INVALID_SNIPPET) {
-            rules::invalid_snippet::check(snippet, ctx, &voice, out);
-        }
-        if self.has(&rules::ignored_snippet::IGNORED_SNIPPET) {
-            rules::ignored_snippet::includes(snippet, out);
-        }
-        if self.has(&rules::unknown_suppression::UNKNOWN_SUPPRESSION) {
-            rules::unknown_suppression::comments(snippet, out);
-        }
-        if self.has(&rules::duplicate_snippet_header::DUPLICATE_SNIPPET_HEADER) {
-            let root_is_block = ctx == Ctx::SERVER || ctx == Ctx::HTTP;
-            rules::duplicate_snippet_header::check_blocks(snippet, root_is_block, voice, out);
-        }
-        if (ctx == Ctx::SERVER || ctx == Ctx::HTTP || ctx == Ctx::MAIN)
-            && self.has(&rules::ineffective_inherited_header::INEFFECTIVE_INHERITED_HEADER)
-        {
-            let owned = &self.owned;
-            rules::ineffective_inherited_header::check(
-                snippet,
-                ctx,
-                &|h: &str| owned.contains(&h.to_ascii_lowercase()),
-                &voice,
-                out,
-            );
-        }
+        rules::check_snippet(snippet, ctx, voice, &self.owned, self.rules, out);
     }
 
     fn judge(
